@@ -1,0 +1,228 @@
+"""The typed values that flow between pipeline stages (DESIGN.md, "The job, as data flowing one way").
+
+Every value is a frozen, slotted dataclass (or a documented numpy array inside one). Times are UTC
+epoch seconds from the injected clock; distances are metres; displacements millimetres; rates per
+minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+__all__ = [
+    "ABSENT",
+    "EPOCH_S",
+    "STAGE_NAMES",
+    "UNSCORED",
+    "EpochFeatures",
+    "PresenceState",
+    "RadarFrames",
+    "RadarSecond",
+    "SessionEvent",
+    "Stage",
+    "StagedEpoch",
+    "Target",
+    "TrackedSecond",
+    "stage_name",
+]
+
+EPOCH_S = 30.0
+"""Length of a scoring epoch, seconds (AASM)."""
+
+
+class Stage(IntEnum):
+    """The four classes the product scores (AASM N1+N2 = Light, N3 = Deep)."""
+
+    WAKE = 0
+    LIGHT = 1
+    DEEP = 2
+    REM = 3
+
+
+STAGE_NAMES: tuple[str, ...] = ("wake", "light", "deep", "rem")
+UNSCORED = -1
+"""Hypnogram code: the epoch has no stage (expert movement time / unscored)."""
+ABSENT = -2
+"""Hypnogram code: the user was not in bed (or not seen by the radar)."""
+
+
+def stage_name(code: int) -> str:
+    """Return the report string of a hypnogram code: wake|light|deep|rem|absent|unscored."""
+    if 0 <= code < len(STAGE_NAMES):
+        return STAGE_NAMES[code]
+    return "absent" if code == ABSENT else "unscored"
+
+
+@dataclass(frozen=True, slots=True)
+class RadarFrames:
+    """A batch of consecutive radar frames, as a source delivers them.
+
+    Attributes:
+        t_s: (n,) float64 capture times, UTC epoch seconds.
+        iq: (n, n_bins) complex64 sparse IQ, one complex sample per range bin (sweeps already
+            averaged by the source); arbitrary but consistent amplitude units.
+        range_start_m: Distance of bin 0 from the radar, metres.
+        range_step_m: Distance between bins, metres.
+        frame_rate_hz: Nominal frame rate, Hz.
+        radar: Name of the part or twin that produced the frames.
+    """
+
+    t_s: np.ndarray
+    iq: np.ndarray
+    range_start_m: float
+    range_step_m: float
+    frame_rate_hz: float
+    radar: str = "simulated"
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames in the batch."""
+        return int(self.iq.shape[0])
+
+    @property
+    def n_bins(self) -> int:
+        """Number of range bins per frame."""
+        return int(self.iq.shape[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One moving reflector (person or pet) the DSP resolves in one second.
+
+    Attributes:
+        distance_m: Sub-bin interpolated distance from the radar, metres.
+        snr_db: Dynamic (non-static) power over the noise floor, dB.
+        resp_amp_mm: RMS of the respiration-band displacement over the last 10 s, mm.
+        breath_rate_bpm: Respiration rate over the last 30 s, breaths/min; None if not periodic.
+        heart_rate_bpm: Heart rate over the last 30 s, beats/min; None if not resolved.
+        movement: Body-movement energy this second: RMS displacement velocity above the
+            respiration and cardiac bands, mm/s.
+        resp_quality: Periodicity of the respiration band in [0, 1] (spectral peak concentration).
+    """
+
+    distance_m: float
+    snr_db: float
+    resp_amp_mm: float
+    breath_rate_bpm: float | None
+    heart_rate_bpm: float | None
+    movement: float
+    resp_quality: float
+
+
+@dataclass(frozen=True, slots=True)
+class RadarSecond:
+    """What the DSP extracts from one second of frames.
+
+    Attributes:
+        t_s: Time of the last frame of the second, UTC epoch seconds.
+        targets: Resolved targets, nearest first.
+        noise_floor_db: Estimated dynamic noise floor, dB (same units as `Target.snr_db`'s base).
+        resp_waveform_mm: (k,) respiration-band displacement of the strongest target at 10 Hz for
+            this second (k = 10), mm; empty when there is no target. Never leaves the device.
+    """
+
+    t_s: float
+    targets: tuple[Target, ...]
+    noise_floor_db: float
+    resp_waveform_mm: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceState:
+    """Presence verdict for one second.
+
+    Attributes:
+        t_s: UTC epoch seconds.
+        present: True when confidence has crossed the threshold (with hysteresis).
+        confidence: Score in [0, 1] that somebody is in range.
+        state: "empty", "moving" or "still".
+    """
+
+    t_s: float
+    present: bool
+    confidence: float
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedSecond:
+    """The primary user's second, after the tracker has chosen among targets.
+
+    Attributes:
+        t_s: UTC epoch seconds.
+        presence: The presence verdict of this second.
+        user: The primary user's target, or None if the user is not seen.
+        others: How many other targets (partner, pet) were seen.
+    """
+
+    t_s: float
+    presence: PresenceState
+    user: Target | None
+    others: int
+
+
+@dataclass(frozen=True, slots=True)
+class EpochFeatures:
+    """Features of one completed 30-s epoch of the primary user (causal: past and present only).
+
+    Attributes:
+        t_s: Start of the epoch, UTC epoch seconds.
+        index: Epoch number since the pipeline started.
+        present_fraction: Share of the epoch's seconds with the user seen, [0, 1].
+        values: Feature values, aligned with `appliance.epochs.FEATURE_NAMES`; NaN where missing.
+        breath_rate_bpm: Median breath rate of the epoch, or None.
+        heart_rate_bpm: Median heart rate of the epoch, or None.
+        distance_m: Median distance of the user, or None.
+        movement: Mean movement energy of the epoch, mm/s.
+        presence_confidence: Mean presence confidence of the epoch, [0, 1].
+    """
+
+    t_s: float
+    index: int
+    present_fraction: float
+    values: tuple[float, ...]
+    breath_rate_bpm: float | None
+    heart_rate_bpm: float | None
+    distance_m: float | None
+    movement: float
+    presence_confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class StagedEpoch:
+    """The live stager's verdict for one epoch.
+
+    Attributes:
+        t_s: Start of the epoch, UTC epoch seconds.
+        index: Epoch number since the pipeline started.
+        stage: Hypnogram code: a `Stage` value, or `ABSENT`.
+        probs: Class probabilities (wake, light, deep, rem); all zero when absent.
+        confidence: Probability of the chosen stage, [0, 1].
+        features: The features it was scored from.
+    """
+
+    t_s: float
+    index: int
+    stage: int
+    probs: tuple[float, float, float, float]
+    confidence: float
+    features: EpochFeatures
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """Something that happened in the night's story, for the store, MQTT and the TUI.
+
+    Attributes:
+        t_s: UTC epoch seconds.
+        kind: One of "in_bed", "trying_to_sleep", "asleep", "awake", "out_of_bed", "back_in_bed",
+            "final_wake", "session_closed", "smart_window_open", "alarm_ringing", "alarm_stopped".
+        detail: Free text or a small JSON string.
+    """
+
+    t_s: float
+    kind: str
+    detail: str = ""
