@@ -7,6 +7,7 @@ derived with `zoneinfo` where they are needed, never stored as naive times.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -69,8 +70,10 @@ class ScaledClock:
 class VirtualClock:
     """A clock that only moves when told to: tests and `appliance simulate`.
 
-    `sleep` returns as soon as some other party has advanced the clock past the wake-up time, so
-    a whole night of asyncio tasks runs as fast as the machine allows and deterministically.
+    Sleepers wait on the clock, not on real time. `advance_to` jumps and wakes every sleeper that
+    is due; `run_until` steps through the due wake-up times one by one, letting each woken task
+    run at its own instant, so a whole night of asyncio tasks runs as fast as the machine allows,
+    deterministically, and a 1-s alarm tick is never skipped by a long jump.
 
     Args:
         start_s: Initial time, UTC epoch seconds.
@@ -78,31 +81,50 @@ class VirtualClock:
 
     def __init__(self, start_s: float) -> None:
         self._now = start_s
-        self._changed: asyncio.Event | None = None
+        self._seq = 0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
 
     def now(self) -> float:
         """Return the virtual time."""
         return self._now
 
+    def _wake_due(self) -> None:
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
     def advance_to(self, t_s: float) -> None:
-        """Move time forward to `t_s` (never backwards) and wake sleepers whose time has come."""
+        """Jump forward to `t_s` (never backwards) and wake every sleeper that is due."""
         if t_s > self._now:
             self._now = t_s
-            if self._changed is not None:
-                self._changed.set()
-                self._changed = None
+        self._wake_due()
 
     def advance(self, seconds: float) -> None:
-        """Move time forward by `seconds`."""
+        """Jump forward by `seconds`."""
         self.advance_to(self._now + seconds)
 
+    async def run_until(self, t_s: float) -> None:
+        """Advance to `t_s` through every intermediate wake-up time, yielding at each."""
+        while self._sleepers and self._sleepers[0][0] <= t_s:
+            wake_at = self._sleepers[0][0]
+            self._now = max(self._now, wake_at)
+            self._wake_due()
+            for _ in range(4):  # let the woken tasks run their step at this instant
+                await asyncio.sleep(0)
+        self.advance_to(t_s)
+        await asyncio.sleep(0)
+
     async def sleep(self, seconds: float) -> None:
-        """Wait until the clock has been advanced by `seconds`."""
+        """Wait until the clock reaches now + `seconds`."""
         wake_at = self._now + max(0.0, seconds)
-        while self._now < wake_at:
-            if self._changed is None:
-                self._changed = asyncio.Event()
-            await self._changed.wait()
+        if wake_at <= self._now:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._sleepers, (wake_at, self._seq, fut))
+        await fut
 
 
 def local_datetime(t_s: float, tz: str | ZoneInfo) -> datetime:

@@ -7,6 +7,7 @@ exits with code 2. Validators are pure: no I/O.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -65,26 +66,44 @@ class RadarConfig(_Section):
 class SimulatorConfig(_Section):
     """The simulated bedroom used when `radar.type = "simulated"`."""
 
-    scene: str = Field("reading-then-sleep", description="Scene name (see `appliance simulate --help`).")
-    night: str = Field("", description="Recorded night (.npz) driving the sleeper; '' = shipped default.")
-    partner_night: str = Field("", description="Recorded night driving a partner; '' = shipped default.")
+    scene: str = Field(
+        "reading-then-sleep", description="Scene name (see `appliance simulate --help`)."
+    )
+    night: str = Field(
+        "", description="Recorded night (.npz) driving the sleeper; '' = shipped default."
+    )
+    partner_night: str = Field(
+        "", description="Recorded night driving a partner; '' = shipped default."
+    )
     seed: int = Field(0, ge=0, description="Random seed of the scene (noise, movements, depths).")
-    speed: float = Field(1.0, gt=0.0, le=100000.0, description="Virtual clock speed over real time.")
+    speed: float = Field(
+        1.0, gt=0.0, le=100000.0, description="Virtual clock speed over real time."
+    )
 
 
 class PresenceConfig(_Section):
     """Presence detection."""
 
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Confidence above which someone is present.")
-    hysteresis: float = Field(0.15, ge=0.0, lt=0.5, description="Confidence band below threshold kept present.")
-    hold_s: float = Field(20.0, ge=0.0, le=600.0, description="Seconds presence is held after confidence drops.")
+    threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Confidence above which someone is present."
+    )
+    hysteresis: float = Field(
+        0.15, ge=0.0, lt=0.5, description="Confidence band below threshold kept present."
+    )
+    hold_s: float = Field(
+        60.0, ge=0.0, le=600.0, description="Seconds presence is held after confidence drops."
+    )
 
 
 class BedConfig(_Section):
     """Where the user's side of the bed is, seen from the device."""
 
-    user_min_m: float = Field(0.3, ge=0.0, le=5.0, description="Nearest distance of the user's side, metres.")
-    user_max_m: float = Field(1.25, ge=0.1, le=5.0, description="Farthest distance of the user's side, metres.")
+    user_min_m: float = Field(
+        0.3, ge=0.0, le=5.0, description="Nearest distance of the user's side, metres."
+    )
+    user_max_m: float = Field(
+        1.25, ge=0.1, le=5.0, description="Farthest distance of the user's side, metres."
+    )
 
     @model_validator(mode="after")
     def _order(self) -> BedConfig:
@@ -96,7 +115,9 @@ class BedConfig(_Section):
 class SessionConfig(_Section):
     """Session life cycle."""
 
-    start_after_s: float = Field(300.0, ge=30.0, le=3600.0, description="Presence that starts a session, s.")
+    start_after_s: float = Field(
+        300.0, ge=30.0, le=3600.0, description="Presence that starts a session, s."
+    )
     close_after_absent_s: float = Field(
         1800.0, ge=60.0, le=6 * 3600.0, description="Absence that closes a session, s."
     )
@@ -106,8 +127,12 @@ class AlarmConfig(_Section):
     """The alarm (schedules arrive with the alarm issue; one daily time for now)."""
 
     time: str = Field("", description="Local wake-up time HH:MM, '' for no alarm.")
-    window_min: float = Field(30.0, ge=0.0, le=45.0, description="Smart window before the set time, minutes.")
-    ring_max_min: float = Field(30.0, ge=1.0, le=120.0, description="An unstopped alarm ends after this, minutes.")
+    window_min: float = Field(
+        30.0, ge=0.0, le=45.0, description="Smart window before the set time, minutes."
+    )
+    ring_max_min: float = Field(
+        30.0, ge=1.0, le=120.0, description="An unstopped alarm ends after this, minutes."
+    )
 
     @field_validator("time")
     @classmethod
@@ -132,8 +157,12 @@ class StoreConfig(_Section):
 class Config(_Section):
     """The whole configuration."""
 
-    timezone: str = Field("", description="IANA time zone of alarms and reports; '' = the system's.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    timezone: str = Field(
+        "", description="IANA time zone of alarms and reports; '' = the system's."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
     radar: RadarConfig = Field(default_factory=RadarConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     presence: PresenceConfig = Field(default_factory=PresenceConfig)
@@ -203,16 +232,14 @@ def load_config(path: Path | None, *, must_exist: bool = False) -> Config:
 
 
 def resolve_timezone(cfg: Config) -> ZoneInfo:
-    """Return the configured zone, else the system's (TZ, /etc/timezone, /etc/localtime), else UTC."""
+    """Return the configured zone, else the system's (TZ, /etc/timezone, /etc/localtime) or UTC."""
     if cfg.timezone:
         return ZoneInfo(cfg.timezone)
     candidates: list[str] = []
     if os.environ.get("TZ"):
         candidates.append(os.environ["TZ"].lstrip(":"))
-    try:
+    with contextlib.suppress(OSError):
         candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
-    except OSError:
-        pass
     try:
         target = os.readlink("/etc/localtime")
         if "zoneinfo/" in target:

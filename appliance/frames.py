@@ -1,4 +1,4 @@
-"""The typed values that flow between pipeline stages (DESIGN.md, "The job, as data flowing one way").
+"""The typed values that flow between pipeline stages (DESIGN.md, "The job, as data flowing").
 
 Every value is a frozen, slotted dataclass (or a documented numpy array inside one). Times are UTC
 epoch seconds from the injected clock; distances are metres; displacements millimetres; rates per

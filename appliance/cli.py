@@ -1,0 +1,228 @@
+"""The `appliance` command: run, simulate, report, config check.
+
+Every failure a user can cause (a bad config, a missing file, an unusable store) ends with one line
+on stderr and exit code 2; never a traceback (`-v` shows one for an internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from appliance import __version__
+from appliance.errors import ApplianceError
+
+__all__ = ["main"]
+
+log = logging.getLogger("appliance")
+
+EXIT_USAGE = 2
+
+
+def _default_data_dir() -> Path:
+    """The state directory: $STATE_DIRECTORY (systemd), /var/lib/appliance as root, else XDG."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/appliance")
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "appliance"
+
+
+def _setup_logging(level: str, verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="appliance",
+        description="Local-first bedside sleep appliance: radar sleep staging and a smart alarm.",
+    )
+    p.add_argument("--version", action="version", version=f"appliance {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the daemon (simulated hardware off the Pi)")
+    r.add_argument("--config", type=Path, help="config file (default /etc/appliance/config.toml)")
+    r.add_argument("--data-dir", type=Path, help="directory of the SQLite store")
+    r.add_argument("--scene", help="simulated scene (simulated radar only)")
+    r.add_argument("--night", type=Path, help="recorded night driving the simulated sleeper")
+    r.add_argument("--speed", type=float, help="virtual clock speed over real time (default 1)")
+
+    s = sub.add_parser("simulate", help="simulate one whole night in virtual time and report it")
+    s.add_argument("--night", type=Path, help="recorded night (.npz, ../shared/data format)")
+    s.add_argument("--partner", type=Path, help="recorded night driving the partner")
+    s.add_argument(
+        "--scene", default="reading-then-sleep", help="scene (default reading-then-sleep)"
+    )
+    s.add_argument("--alarm", default="", metavar="HH:MM", help="local alarm time")
+    s.add_argument("--db", type=Path, help="SQLite store to write (default: a temporary file)")
+    s.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    s.add_argument("--seed", type=int, default=0, help="scene seed")
+    s.add_argument("--config", type=Path, help="config file (default: built-in defaults)")
+    s.add_argument("--list-scenes", action="store_true", help="list the scenes and exit")
+
+    rep = sub.add_parser("report", help="print a night's morning report from the store")
+    rep.add_argument("--night", metavar="DATE", help="YYYY-MM-DD the night began (default: last)")
+    rep.add_argument("--json", action="store_true", help="print JSON instead of text")
+    rep.add_argument("--config", type=Path, help="config file")
+    rep.add_argument("--data-dir", type=Path, help="directory of the SQLite store")
+    rep.add_argument("--db", type=Path, help="the SQLite file itself")
+
+    c = sub.add_parser("config", help="configuration tools")
+    csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+    chk = csub.add_parser("check", help="validate a config file and print the effective config")
+    chk.add_argument(
+        "path", nargs="?", type=Path, help="config file (default /etc/appliance/config.toml)"
+    )
+    return p
+
+
+# -- commands ------------------------------------------------------------------------------------
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from appliance.config import DEFAULT_CONFIG_PATH, load_config
+
+    cfg = load_config(args.path)
+    src = args.path or DEFAULT_CONFIG_PATH
+    print(f"# {src}: valid" + ("" if src.exists() else " (file absent: defaults)"))
+    print(_to_toml(cfg.model_dump()))
+    return 0
+
+
+def _to_toml(d: dict[str, object], prefix: str = "") -> str:
+    """Render the effective config as TOML (flat tables; values are str/num/bool only)."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, object]]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((f"{prefix}{k}", v))
+        else:
+            lines.append(f"{k} = {json.dumps(v)}")
+    for name, t in tables:
+        lines.append(f"\n[{name}]")
+        lines.append(_to_toml(t, prefix=f"{name}."))
+    return "\n".join(lines).strip("\n")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from appliance.runtime import run_daemon
+
+    return run_daemon(
+        config_path=args.config,
+        data_dir=args.data_dir or None,
+        default_data_dir=_default_data_dir(),
+        scene=args.scene,
+        night=args.night,
+        speed=args.speed,
+    )
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from appliance.config import Config, load_config
+    from appliance.simulation import SCENE_NAMES, simulate_night
+
+    if args.list_scenes:
+        print("\n".join(SCENE_NAMES))
+        return 0
+    cfg = load_config(args.config) if args.config else Config()
+    result = simulate_night(
+        cfg,
+        night=args.night,
+        partner=args.partner,
+        scene=args.scene,
+        alarm=args.alarm,
+        db=args.db,
+        seed=args.seed,
+    )
+    print(result.text)
+    if args.json:
+        try:
+            args.json.write_text(json.dumps(result.data, indent=1) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise ApplianceError(f"cannot write {args.json}: {e.strerror or e}") from None
+    return 0
+
+
+def _night_of(t_s: float, tz_key: str) -> date:
+    """The date a night is named by: its evening (a start before noon belongs to the day before)."""
+    from appliance.clock import local_datetime
+
+    dt = local_datetime(t_s, tz_key)
+    return (dt - timedelta(hours=12)).date()
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from appliance.config import load_config
+    from appliance.report_data import night_report
+    from appliance.store import Store
+
+    cfg = load_config(args.config)
+    db = (
+        args.db
+        or (args.data_dir or Path(cfg.store.data_dir or _default_data_dir())) / "appliance.sqlite"
+    )
+    if not db.exists():
+        raise ApplianceError(f"no store at {db} (has the daemon run yet? use --db or --data-dir)")
+    with Store.open(db) as store:
+        rows = [s for s in store.sessions(limit=1000) if not s.is_open and s.summary]
+        if args.night:
+            try:
+                want = datetime.strptime(args.night, "%Y-%m-%d").date()
+            except ValueError:
+                raise ApplianceError(f"--night: expected YYYY-MM-DD, got {args.night!r}") from None
+            rows = [s for s in rows if _night_of(s.started_s, s.tz) == want]
+        if not rows:
+            raise ApplianceError(
+                "no finished night in the store" + (f" for {args.night}" if args.night else "")
+            )
+        text, data = night_report(store, rows[0])
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `appliance` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging("INFO" if args.command == "run" else "WARNING", args.verbose)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "simulate":
+            return _cmd_simulate(args)
+        if args.command == "report":
+            return _cmd_report(args)
+        if args.command == "config" and args.config_command == "check":
+            return _cmd_config_check(args)
+        parser.print_help()
+        return EXIT_USAGE
+    except ApplianceError as e:
+        print(f"appliance: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug: one line, and the traceback with -v
+        if args.verbose:
+            raise
+        print(
+            f"appliance: internal error: {e.__class__.__name__}: {e} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The asyncio daemon: wires drivers to stages, owns time and I/O, supervises tasks.
+
+One named task per device/stage group (radar → pipeline → session → store; the alarm), each run
+under a supervisor that logs a failure and restarts the task with exponential back-off, so one
+failing part never takes the daemon down. The alarm task needs nothing but the clock and the
+speaker: it rings at the set time even if the radar task is dead.
+
+With a `VirtualClock` (`appliance simulate`) the radar task drives time: each batch of simulated
+frames advances the clock to the batch's last frame, stepping every sleeper (the alarm's 1-s tick)
+through its own instant, so a night runs as fast as the machine allows. With a real or scaled clock
+a simulated source is paced to the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from appliance.alarm import AlarmTask
+from appliance.clock import Clock, VirtualClock
+from appliance.config import Config
+from appliance.epochs import FEATURE_NAMES
+from appliance.frames import SessionEvent, StagedEpoch, TrackedSecond
+from appliance.pipeline import Pipeline
+from appliance.session import NightSummary, SessionTracker, SessionUpdate
+from appliance.staging import Stager
+from appliance.store import Store
+from hardware.radar.source import RadarSource
+from hardware.speaker import Speaker
+
+__all__ = ["Daemon", "DaemonStatus"]
+
+log = logging.getLogger(__name__)
+
+_BATCH_S = 10.0
+_BACKOFF_MAX_S = 60.0
+
+
+@dataclass(slots=True)
+class DaemonStatus:
+    """The latest values, for logs now and the control API later (replaced, never mutated)."""
+
+    second: TrackedSecond | None = None
+    epoch: StagedEpoch | None = None
+    session_id: int | None = None
+    radar_ok: bool = False
+
+
+class Daemon:
+    """The running appliance.
+
+    Args:
+        cfg: Validated configuration.
+        clock: The clock (real, scaled or virtual).
+        radar: The radar source (simulated or a driver).
+        speaker: The alarm's sound output.
+        store: The open session store.
+        stager: The loaded live stager.
+        tz: Local time zone of alarms and reports.
+        finite_source: True when the radar source ends (a simulated night); the daemon then
+            finishes the session and stops by itself once the alarm has had its chance.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        clock: Clock,
+        radar: RadarSource,
+        speaker: Speaker,
+        store: Store,
+        stager: Stager,
+        tz: ZoneInfo,
+        finite_source: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.radar = radar
+        self.store = store
+        self.tz = tz
+        self.finite_source = finite_source
+        self.pipeline = Pipeline(cfg, stager)
+        self.sessions = SessionTracker(cfg.session)
+        self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
+        self.status = DaemonStatus()
+        self.summaries: list[tuple[int, NightSummary]] = []
+        self._session_id: int | None = None
+        self._stop = asyncio.Event()
+        self._radar_done = asyncio.Event()
+
+    # -- supervision ---------------------------------------------------------------------------
+    async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                await factory()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("task %s failed; restarting in %.0f s", name, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2.0, _BACKOFF_MAX_S)
+
+    async def run(self) -> None:
+        """Run until stopped (SIGTERM/SIGINT, `stop()`, or the end of a finite source)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop)
+        log.info(
+            "daemon starting radar=%s alarm=%s tz=%s",
+            self.cfg.radar.type,
+            self.cfg.alarm.time or "none",
+            self.tz.key,
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._supervise("radar", self._radar_task), name="radar")
+                tg.create_task(self._supervise("alarm", self.alarm.run), name="alarm")
+                tg.create_task(self._stopper(tg), name="stopper")
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
+            self.radar.stop()
+            log.info("daemon stopped")
+
+    def stop(self) -> None:
+        """Ask the daemon to stop cleanly."""
+        log.info("stop requested")
+        self._stop.set()
+
+    async def _stopper(self, tg: asyncio.TaskGroup) -> None:
+        await self._stop.wait()
+        for task in list(asyncio.all_tasks()):
+            if task.get_name() in ("radar", "alarm") and not task.done():
+                task.cancel()
+
+    # -- the radar chain -----------------------------------------------------------------------
+    async def _radar_task(self) -> None:
+        n = int(round(_BATCH_S * self.radar.frame_rate_hz))
+        self.radar.start()
+        self.status.radar_ok = True
+        virtual = isinstance(self.clock, VirtualClock)
+        while not self._stop.is_set():
+            frames = self.radar.read(n)
+            if frames is None:
+                break
+            t_last = float(frames.t_s[-1])
+            if isinstance(self.clock, VirtualClock):
+                await self.clock.run_until(t_last)
+            elif self.finite_source or not virtual:
+                wait = t_last - self.clock.now()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+            out = self.pipeline.update(frames)
+            if out.seconds:
+                self.status.second = out.seconds[-1]
+            for ep in out.epochs:
+                self._on_epoch(ep)
+        if self._stop.is_set():
+            return
+        for ep in self.pipeline.flush().epochs:
+            self._on_epoch(ep)
+        self._apply(self.sessions.flush())
+        self._radar_done.set()
+        log.info("radar source ended")
+        if self.finite_source:
+            await self._finish_virtual_night()
+
+    async def _finish_virtual_night(self) -> None:
+        """Let a pending alarm ring (its deadline path), then stop."""
+        if isinstance(self.clock, VirtualClock):
+            ring = self.alarm.next_ring_s
+            if ring is not None and self.alarm.last_ring_s is None:
+                await self.clock.run_until(ring + 5.0)
+        self.stop()
+
+    def _on_epoch(self, ep: StagedEpoch) -> None:
+        self.status.epoch = ep
+        self.alarm.feed(ep)
+        self._apply(self.sessions.update(ep))
+
+    def _apply(self, up: SessionUpdate) -> None:
+        if up.started_s is not None:
+            self._session_id = self.store.start_session(
+                up.started_s, tz=self.tz.key, source=self.cfg.radar.type
+            )
+            self.status.session_id = self._session_id
+            log.info("session %d started", self._session_id)
+        sid = self._session_id
+        for ev in up.events:
+            self._log_event(ev)
+        if sid is not None:
+            for ep in up.epochs:
+                self.store.add_epoch(sid, ep, FEATURE_NAMES)
+            for ev in up.events:
+                self.store.add_event(sid, ev)
+        if up.closed is not None and sid is not None:
+            self.store.close_session(sid, up.closed.end_s, up.closed.to_dict())
+            self.summaries.append((sid, up.closed))
+            m = up.closed.metrics
+            log.info(
+                "session %d closed tib=%.0f min tst=%.0f min se=%.0f%%",
+                sid,
+                m.tib_min,
+                m.tst_min,
+                m.se_pct,
+            )
+            self._session_id = None
+            self.status.session_id = None
+
+    def _on_alarm_event(self, ev: SessionEvent) -> None:
+        self._log_event(ev)
+        try:
+            self.store.add_event(self._session_id, ev)
+        except Exception:
+            # The alarm must never depend on the store.
+            log.exception("could not store alarm event %s", ev.kind)
+
+    @staticmethod
+    def _log_event(ev: SessionEvent) -> None:
+        log.info("event %s %s", ev.kind, ev.detail)

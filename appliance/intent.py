@@ -1,0 +1,96 @@
+"""Sleep intent: when the user starts *trying* to sleep, and when the night's final wake is.
+
+Two parts, as DESIGN.md lays out:
+
+- `IntentScorer` (live, causal) scores each epoch in [0, 1]: high when the user is in bed, still
+  and breathing regularly, low while reading, watching TV or fidgeting. Lights going out will be
+  the strongest hint once the light sensor feeds it (environment issue).
+- `find_intent` (morning) segments the night's score series with a penalised change-point method
+  (PELT, Killick et al. 2012, doi:10.1080/01621459.2012.737745, via `ruptures`, Truong et al. 2020,
+  doi:10.1016/j.sigpro.2019.107299) and returns the start of the first sustained high segment
+  ("trying to sleep") and the end of the last one ("final wake").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from appliance.epochs import FEATURE_NAMES
+from appliance.frames import EpochFeatures
+
+__all__ = ["IntentScorer", "IntentTimes", "find_intent"]
+
+_I_MOVE = FEATURE_NAMES.index("move_frac")
+_I_CTX_MOVE = FEATURE_NAMES.index("ctx_move_10")
+_I_Q = FEATURE_NAMES.index("resp_q")
+
+
+class IntentScorer:
+    """Per-epoch sleep-intent score in [0, 1] from presence, movement and breathing regularity."""
+
+    def update(self, ep: EpochFeatures) -> float:
+        """Score one epoch (causal: uses only its own and past features)."""
+        if ep.present_fraction < 0.5:
+            return 0.0
+        v = ep.values
+        move = v[_I_MOVE] if math.isfinite(v[_I_MOVE]) else 1.0
+        ctx = v[_I_CTX_MOVE] if math.isfinite(v[_I_CTX_MOVE]) else move
+        q = v[_I_Q] if math.isfinite(v[_I_Q]) else 0.0
+        stillness = math.exp(-6.0 * move) * math.exp(-4.0 * ctx)
+        return float(ep.present_fraction * stillness * (0.5 + 0.5 * q))
+
+
+@dataclass(frozen=True, slots=True)
+class IntentTimes:
+    """Epoch indices (into the scored series) of trying-to-sleep and of the final wake.
+
+    Attributes:
+        intent_index: First epoch of the first sustained high-intent segment, or None.
+        final_wake_index: Epoch after the last high-intent segment, or None.
+        change_points: All change points found (segment ends, exclusive).
+    """
+
+    intent_index: int | None
+    final_wake_index: int | None
+    change_points: tuple[int, ...]
+
+
+def find_intent(
+    scores: np.ndarray, *, high: float = 0.5, min_size: int = 4, penalty: float = 1.5
+) -> IntentTimes:
+    """Find trying-to-sleep and final-wake in a night's intent scores.
+
+    Args:
+        scores: (n_epochs,) intent scores in [0, 1].
+        high: A segment whose mean score reaches this is "trying to sleep / asleep".
+        min_size: Shortest segment, epochs (4 = 2 min).
+        penalty: PELT penalty per change point on the l2 cost (scores are in [0, 1]).
+
+    Returns:
+        The indices; None where there is no high segment.
+    """
+    import ruptures as rpt  # deferred: only the morning pass needs it
+
+    x = np.asarray(scores, float)
+    n = x.shape[0]
+    if n == 0:
+        return IntentTimes(None, None, ())
+    if n < 2 * min_size:
+        bkps = [n]
+    else:
+        bkps = (
+            rpt.Pelt(model="l2", min_size=min_size, jump=1)
+            .fit(x.reshape(-1, 1))
+            .predict(pen=penalty)
+        )
+    starts = [0, *bkps[:-1]]
+    means = [float(x[a:b].mean()) for a, b in zip(starts, bkps, strict=True)]
+    highs = [i for i, m in enumerate(means) if m >= high]
+    if not highs:
+        return IntentTimes(None, None, tuple(int(b) for b in bkps))
+    first, last = highs[0], highs[-1]
+    final = int(bkps[last]) if bkps[last] < n else None
+    return IntentTimes(int(starts[first]), final, tuple(int(b) for b in bkps))

@@ -1,0 +1,73 @@
+"""The on-device chain, wired in DESIGN.md's order: DSP → presence → tracking → epochs → staging.
+
+`Pipeline.update(frames)` is what a test, a recorded night and the live daemon all feed; it does no
+I/O and never reads a clock (times come in the frames).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from appliance.config import Config
+from appliance.dsp import RadarDsp
+from appliance.epochs import EpochBuilder
+from appliance.frames import EpochFeatures, RadarFrames, StagedEpoch, TrackedSecond
+from appliance.presence import PresenceDetector
+from appliance.staging import Stager
+from appliance.tracking import UserTracker
+
+__all__ = ["Pipeline", "PipelineOutput"]
+
+
+@dataclass(slots=True)
+class PipelineOutput:
+    """What a batch of frames produced.
+
+    Attributes:
+        seconds: The tracked seconds completed by the batch, oldest first.
+        epochs: The staged epochs completed by the batch, oldest first.
+    """
+
+    seconds: list[TrackedSecond] = field(default_factory=list)
+    epochs: list[StagedEpoch] = field(default_factory=list)
+
+
+class Pipeline:
+    """Radar frames in, tracked seconds and staged epochs out.
+
+    Args:
+        cfg: The configuration (presence, bed, radar frame rate).
+        stager: A loaded stager (loading the model once is the caller's choice); None runs the
+            front half only (`features`), as the training code does.
+    """
+
+    def __init__(self, cfg: Config, stager: Stager | None) -> None:
+        self.dsp = RadarDsp()
+        self.presence = PresenceDetector(cfg.presence)
+        self.tracker = UserTracker(cfg.bed)
+        self.epochs = EpochBuilder(cfg.radar.frame_rate_hz)
+        self.stager = stager
+
+    def features(self, frames: RadarFrames) -> tuple[list[TrackedSecond], list[EpochFeatures]]:
+        """Run one batch through DSP, presence, tracking and the epoch builder."""
+        seconds: list[TrackedSecond] = []
+        feats: list[EpochFeatures] = []
+        for sec in self.dsp.update(frames):
+            tracked = self.tracker.update(sec, self.presence.update(sec))
+            seconds.append(tracked)
+            feats.extend(self.epochs.update(tracked))
+        return seconds, feats
+
+    def update(self, frames: RadarFrames) -> PipelineOutput:
+        """Run one batch of frames through every stage."""
+        if self.stager is None:
+            raise RuntimeError("Pipeline built without a stager: use features()")
+        seconds, feats = self.features(frames)
+        return PipelineOutput(seconds, [self.stager.update(ep) for ep in feats])
+
+    def flush(self) -> PipelineOutput:
+        """Finish the epoch in progress (end of a recording)."""
+        feats = self.epochs.flush()
+        if self.stager is None:
+            return PipelineOutput()
+        return PipelineOutput(epochs=[self.stager.update(ep) for ep in feats])

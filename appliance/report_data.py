@@ -1,0 +1,75 @@
+"""A stored night as the morning report: text for the terminal and a JSON-friendly dict."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from appliance.frames import ABSENT, EPOCH_S, stage_name
+from appliance.metrics import sleep_metrics
+from appliance.report import format_report
+from appliance.store import SessionRow, Store
+
+__all__ = ["epoch_rows", "night_report", "session_hypnogram"]
+
+
+def session_hypnogram(store: Store, row: SessionRow) -> tuple[float, np.ndarray]:
+    """Return (t0_s, codes) of a stored session, with ABSENT filling any gap between epochs."""
+    eps = store.epochs(row.id)
+    if not eps:
+        return row.started_s, np.zeros(0, np.int8)
+    first = eps[0].idx
+    hyp = np.full(eps[-1].idx - first + 1, ABSENT, np.int8)
+    for e in eps:
+        hyp[e.idx - first] = e.stage
+    return eps[0].t_s, hyp
+
+
+def epoch_rows(store: Store, row: SessionRow) -> list[dict[str, Any]]:
+    """The stored epochs of a session as JSON rows (no features, no raw waveform)."""
+    return [
+        {
+            "t_s": e.t_s,
+            "stage": stage_name(e.stage),
+            "confidence": e.confidence,
+            "presence_confidence": e.presence_confidence,
+            "breath_rate": _num(e.breath_rate_bpm),
+            "heart_rate": _num(e.heart_rate_bpm),
+            "distance_m": _num(e.distance_m),
+            "movement": _num(e.movement),
+        }
+        for e in store.epochs(row.id)
+    ]
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None or v != v else round(float(v), 3)
+
+
+def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
+    """Report text and data of a closed session from the store alone."""
+    tz = ZoneInfo(row.tz or "UTC")
+    t0, hyp = session_hypnogram(store, row)
+    intent = (row.summary or {}).get("intent_index")
+    metrics = sleep_metrics(hyp, epoch_s=EPOCH_S, intent_index=intent)
+    text = format_report(
+        device_hyp=hyp,
+        t0_s=t0,
+        tz=tz,
+        metrics=metrics,
+        truth_metrics=None,
+        agreement=None,
+        alarm=None,
+        title=f"Night of session {row.id}",
+    )
+    data = {
+        "session": row.id,
+        "start_s": row.started_s,
+        "end_s": row.ended_s,
+        "hypnogram": [stage_name(int(c)) for c in hyp],
+        "metrics": metrics.to_dict(),
+        "epochs": epoch_rows(store, row),
+    }
+    return text, data

@@ -1,0 +1,110 @@
+"""Sleep staging with an ONNX model: Wake / Light / Deep / REM for each completed epoch.
+
+The live model is causal: it sees one epoch's features, which (appliance.epochs) summarise only
+that epoch and the ones before it. The model ships in the `models` package with a JSON card
+naming the features it was trained on; loading checks them against `FEATURE_NAMES` and raises
+`ModelMismatch` on any difference, so a model and the code can never silently disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from appliance.epochs import FEATURE_NAMES
+from appliance.errors import ModelMismatch
+from appliance.frames import ABSENT, STAGE_NAMES, EpochFeatures, StagedEpoch
+
+__all__ = ["MIN_PRESENT_FRACTION", "ModelCard", "Stager", "model_path"]
+
+log = logging.getLogger(__name__)
+
+MIN_PRESENT_FRACTION = 0.5
+"""An epoch in which the user was seen less than this share of the time is scored ABSENT."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCard:
+    """What a model file promises: its inputs, outputs and provenance (the JSON beside it)."""
+
+    name: str
+    feature_names: tuple[str, ...]
+    classes: tuple[str, ...]
+    trained_on: str
+    metrics: dict[str, object]
+
+
+def model_path(name: str = "live") -> Path:
+    """Path of a shipped model file, `models/<name>.onnx`."""
+    return Path(str(resources.files("models").joinpath(f"{name}.onnx")))
+
+
+class Stager:
+    """Scores `EpochFeatures` with an ONNX classifier.
+
+    Args:
+        path: The .onnx file; its card is the .json beside it.
+
+    Raises:
+        ModelMismatch: the file or card is missing, or its features/classes differ from the code's.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        import onnxruntime as ort  # deferred: importing it costs ~0.2 s
+
+        p = path or model_path("live")
+        card_p = p.with_suffix(".json")
+        try:
+            raw = json.loads(card_p.read_text(encoding="utf-8"))
+            self.card = ModelCard(
+                name=str(raw["name"]),
+                feature_names=tuple(raw["feature_names"]),
+                classes=tuple(raw["classes"]),
+                trained_on=str(raw.get("trained_on", "")),
+                metrics=dict(raw.get("metrics", {})),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ModelMismatch(f"model card {card_p}: {e}") from None
+        if self.card.feature_names != FEATURE_NAMES:
+            missing = set(FEATURE_NAMES) ^ set(self.card.feature_names)
+            raise ModelMismatch(
+                f"{p.name}: features differ from the code's ({sorted(missing) or 'order'})"
+            )
+        if self.card.classes != STAGE_NAMES:
+            raise ModelMismatch(f"{p.name}: classes {self.card.classes} != {STAGE_NAMES}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        try:
+            self._sess = ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own untyped errors
+            raise ModelMismatch(f"cannot load {p}: {e}") from None
+        inp = self._sess.get_inputs()[0]
+        self._input = inp.name
+        width = inp.shape[1] if len(inp.shape) == 2 else None
+        if isinstance(width, int) and width != len(FEATURE_NAMES):
+            raise ModelMismatch(f"{p.name}: input width {width} != {len(FEATURE_NAMES)}")
+        outs = [o.name for o in self._sess.get_outputs()]
+        self._prob_out = next((o for o in outs if "prob" in o), outs[-1])
+        log.info("stager loaded model=%s features=%d", self.card.name, len(FEATURE_NAMES))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, 4) for feature rows `x` (n, n_features)."""
+        res = self._sess.run([self._prob_out], {self._input: np.asarray(x, np.float32)})[0]
+        if isinstance(res, list):  # ZipMap output: list of {class: prob}
+            res = np.array([[row[k] for k in sorted(row)] for row in res], np.float32)
+        return np.asarray(res, np.float32)
+
+    def update(self, ep: EpochFeatures) -> StagedEpoch:
+        """Score one epoch; ABSENT when the user was not there long enough."""
+        if ep.present_fraction < MIN_PRESENT_FRACTION:
+            return StagedEpoch(ep.t_s, ep.index, ABSENT, (0.0, 0.0, 0.0, 0.0), 0.0, ep)
+        p = self.predict_proba(np.asarray([ep.values], np.float32))[0]
+        k = int(np.argmax(p))
+        probs = (float(p[0]), float(p[1]), float(p[2]), float(p[3]))
+        return StagedEpoch(ep.t_s, ep.index, k, probs, float(p[k]), ep)

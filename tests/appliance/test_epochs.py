@@ -1,0 +1,58 @@
+import math
+
+import numpy as np
+import synthetic
+
+from appliance.config import Config
+from appliance.epochs import FEATURE_NAMES, EpochBuilder
+from appliance.frames import PresenceState, TrackedSecond
+from appliance.pipeline import Pipeline
+
+
+def _features(fr):
+    pipe = Pipeline(Config(), stager=None)
+    _, feats = pipe.features(fr)
+    return feats + pipe.epochs.flush()
+
+
+def test_epochs_are_30_s_from_the_first_frame():
+    fr = synthetic.frames(150.0)
+    feats = _features(fr)
+    assert [f.index for f in feats] == [0, 1, 2, 3, 4]
+    assert np.allclose([f.t_s - fr.t_s[0] for f in feats], [0, 30, 60, 90, 120])
+    assert all(len(f.values) == len(FEATURE_NAMES) for f in feats)
+
+
+def test_features_describe_the_sleeper():
+    feats = _features(synthetic.frames(180.0, people=((0.75, 13.0, 6.0, 61.0),)))
+    last = feats[-1]
+    v = dict(zip(FEATURE_NAMES, last.values, strict=True))
+    assert last.present_fraction == 1.0
+    assert abs(v["br_mean"] - 13.0) < 0.5
+    assert abs(v["hr_mean"] - 61.0) < 3.0
+    assert last.distance_m is not None and abs(last.distance_m - 0.75) < 0.05
+
+
+def test_empty_epochs_have_no_breath_rate():
+    feats = _features(synthetic.frames(90.0, people=()))
+    assert all(f.present_fraction == 0.0 for f in feats)
+    assert all(f.breath_rate_bpm is None for f in feats)
+    v = dict(zip(FEATURE_NAMES, feats[-1].values, strict=True))
+    assert math.isnan(v["br_mean"])
+
+
+def test_features_are_causal():
+    fr = synthetic.frames(240.0, moving=((200.0, 210.0),))
+    short = _features(synthetic.split(fr, 150 * 20)[0])
+    full = _features(fr)
+    for a, b in zip(short[:4], full[:4], strict=True):
+        assert np.allclose(a.values, b.values, equal_nan=True)
+
+
+def test_a_missing_second_does_not_shift_epochs():
+    b = EpochBuilder(20.0)
+    p = PresenceState(0.0, False, 0.0, "empty")
+    out = []
+    for t in [*range(1, 40), *range(45, 95)]:
+        out += b.update(TrackedSecond(1000.0 + t - 0.05, p, None, 0))
+    assert [e.index for e in out] == [0, 1, 2]

@@ -1,0 +1,56 @@
+import synthetic
+
+from appliance.config import PresenceConfig
+from appliance.dsp import RadarDsp
+from appliance.frames import RadarSecond, Target
+from appliance.presence import PresenceDetector
+
+
+def _states(fr, cfg=None):
+    det = PresenceDetector(cfg)
+    return [det.update(s) for s in RadarDsp().update(fr)]
+
+
+def test_still_sleeper_is_present_after_warm_up():
+    out = _states(synthetic.frames(120.0, people=((0.8, 12.0, 4.0, 58.0),)))
+    t0 = out[0].t_s
+    assert all(s.present and s.state == "still" for s in out if s.t_s - t0 > 40)
+    assert all(0.0 <= s.confidence <= 1.0 for s in out)
+
+
+def test_empty_room_never_present():
+    out = _states(synthetic.frames(180.0, people=()))
+    assert not any(s.present for s in out)
+    assert all(s.state == "empty" for s in out)
+
+
+def test_leaving_is_detected_within_a_minute_and_entering_quickly():
+    fr = synthetic.frames(300.0, absent=((0.0, 60.0), (150.0, 300.0)))
+    out = _states(fr)
+    t0 = out[0].t_s
+    entered = min(s.t_s - t0 for s in out if s.present)
+    assert 60.0 <= entered <= 60.0 + 30.0
+    left = [s.t_s - t0 for s in out if s.t_s - t0 > 150 and not s.present]
+    assert left and left[0] <= 150.0 + 90.0
+
+
+def _sec(t, snr, q, br=15.0):
+    return RadarSecond(
+        t_s=t, targets=(Target(0.7, snr, 2.0, br, 15.0 * 0 + 62.0, 0.5, q),), noise_floor_db=-40.0
+    )
+
+
+def test_presence_holds_through_a_dropout():
+    det = PresenceDetector(PresenceConfig(hold_s=60.0))
+    out = [det.update(_sec(float(t), 25.0, 0.95)) for t in range(60)]
+    out += [
+        det.update(RadarSecond(t_s=float(t), targets=(), noise_floor_db=-40.0))
+        for t in range(60, 100)
+    ]
+    assert out[59].present
+    assert all(s.present for s in out[60:100])  # a 40-s central apnea does not drop the sleeper
+    out += [
+        det.update(RadarSecond(t_s=float(t), targets=(), noise_floor_db=-40.0))
+        for t in range(100, 200)
+    ]
+    assert not out[-1].present
