@@ -89,6 +89,7 @@ class Daemon:
         self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
         self.status = DaemonStatus()
         self.summaries: list[tuple[int, NightSummary]] = []
+        self.alarm_events: list[SessionEvent] = []
         self._session_id: int | None = None
         self._stop = asyncio.Event()
         self._radar_done = asyncio.Event()
@@ -217,6 +218,7 @@ class Daemon:
             self.status.session_id = None
 
     def _on_alarm_event(self, ev: SessionEvent) -> None:
+        self.alarm_events.append(ev)
         self._log_event(ev)
         try:
             self.store.add_event(self._session_id, ev)

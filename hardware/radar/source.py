@@ -25,7 +25,7 @@ class RadarSource(Protocol):
         ...
 
     def stop(self) -> None:
-        """Stop measuring and power the sensor down (standby switches the radar off at the source)."""
+        """Stop measuring and power the sensor down (standby switches the radar off)."""
         ...
 
     def read(self, n_frames: int) -> RadarFrames | None:

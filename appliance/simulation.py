@@ -1,0 +1,243 @@
+"""`appliance simulate`: one whole night in virtual time through the real daemon and store.
+
+A scene (hardware.radar.scene) whose sleeper is driven by a recorded night renders radar frames;
+the daemon runs DSP → presence → tracking → epochs → staging → session → store and the alarm on
+them with a `VirtualClock` that the radar drives, as fast as the machine allows. The morning
+report compares the device's night with the experts' scoring of the same night.
+
+The night is placed on the calendar so that the result does not depend on when it is run: with an
+alarm, the recording ends 10 minutes after the alarm time on the morning of 2026-01-13 (so the
+smart window falls inside the recorded night); without one, the recording starts at 23:00 on
+2026-01-12, local time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.alarm import next_occurrence
+from appliance.clock import VirtualClock, local_datetime
+from appliance.config import Config, parse_config, resolve_timezone
+from appliance.daemon import Daemon
+from appliance.errors import DataError
+from appliance.frames import ABSENT, EPOCH_S, UNSCORED, stage_name
+from appliance.metrics import agreement, sleep_metrics
+from appliance.report import format_report
+from appliance.report_data import epoch_rows, session_hypnogram
+from appliance.staging import Stager
+from appliance.store import Store
+from hardware.radar.night import default_night_path, load_night
+from hardware.radar.scene import SCENES, build_scene
+from hardware.radar.simulated import SceneTruth, SimulatedRadar
+from hardware.speaker import SimulatedSpeaker
+
+__all__ = ["SCENE_NAMES", "SimulationResult", "place_night", "simulate_night"]
+
+log = logging.getLogger(__name__)
+
+SCENE_NAMES: tuple[str, ...] = tuple(SCENES)
+_EVENING = (2026, 1, 12, 23, 0)
+_AFTER_ALARM_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationResult:
+    """The morning report of a simulated night.
+
+    Attributes:
+        text: The report for the terminal.
+        data: The same as a JSON-friendly dict (see `appliance simulate --json`).
+    """
+
+    text: str
+    data: dict[str, Any]
+
+
+def place_night(recording_start_s: float | None, recording_s: float, alarm: str, tz: Any) -> float:
+    """Return the scene's start, UTC epoch seconds, for a reproducible calendar placement.
+
+    Args:
+        recording_start_s: Scene time of the recording's start, s (None: an empty room).
+        recording_s: Length of the recording, s.
+        alarm: Local alarm "HH:MM" or "".
+        tz: The local ZoneInfo.
+    """
+    evening = datetime(*_EVENING, tzinfo=tz).timestamp()
+    rec0 = recording_start_s or 0.0
+    if alarm:
+        ring = next_occurrence(alarm, tz, evening)
+        return ring + _AFTER_ALARM_S - (rec0 + recording_s)
+    return evening - rec0
+
+
+def _truth_hypnogram(truth: SceneTruth) -> np.ndarray:
+    """Scene truth as hypnogram codes: expert stages, scripted wake, ABSENT when out of bed."""
+    hyp = truth.stages.astype(np.int8).copy()
+    hyp[~truth.user_present] = ABSENT
+    return hyp
+
+
+def _span(*hyps: np.ndarray) -> tuple[int, int]:
+    present = np.zeros(hyps[0].shape[0], bool)
+    for h in hyps:
+        present |= h != ABSENT
+    idx = np.flatnonzero(present)
+    return (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
+
+
+def simulate_night(
+    cfg: Config,
+    *,
+    night: Path | None,
+    partner: Path | None = None,
+    scene: str = "reading-then-sleep",
+    alarm: str = "",
+    db: Path | None = None,
+    seed: int = 0,
+) -> SimulationResult:
+    """Simulate one night end to end and build its morning report.
+
+    Raises:
+        DataError: unknown scene, unreadable night.
+        ConfigError: a bad alarm time.
+        StoreError: the store cannot be written.
+    """
+    if scene not in SCENES:
+        raise DataError(f"--scene: unknown scene {scene!r}; known: {', '.join(SCENE_NAMES)}")
+    data = cfg.model_dump()
+    if alarm:
+        data["alarm"]["time"] = alarm
+    cfg = parse_config(data)
+    tz = resolve_timezone(cfg)
+    sleeper = load_night(night or default_night_path("sleeper"))
+    partner_night = load_night(partner or default_night_path("partner"))
+    the_scene = build_scene(scene, sleeper, partner_night, seed)
+    start_s = place_night(the_scene.recording_start_s, sleeper.duration_s, cfg.alarm.time, tz)
+    clock = VirtualClock(start_s)
+    radar = SimulatedRadar(the_scene, cfg.radar, start_s=start_s, seed=seed)
+    speaker = SimulatedSpeaker(clock)
+
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if db is None:
+        tmp = tempfile.TemporaryDirectory(prefix="appliance-sim-")
+        db = Path(tmp.name) / "night.sqlite"
+    try:
+        with Store.open(db) as store:
+            daemon = Daemon(
+                cfg,
+                clock=clock,
+                radar=radar,
+                speaker=speaker,
+                store=store,
+                stager=Stager(),
+                tz=tz,
+                finite_source=True,
+            )
+            t0 = time.perf_counter()
+            asyncio.run(daemon.run())
+            wall_s = time.perf_counter() - t0
+            return _report(
+                daemon, store, radar.truth, start_s, tz, sleeper.record, scene, wall_s, cfg
+            )
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _report(
+    daemon: Daemon,
+    store: Store,
+    truth: SceneTruth,
+    start_s: float,
+    tz: Any,
+    record: str,
+    scene: str,
+    wall_s: float,
+    cfg: Config,
+) -> SimulationResult:
+    n = truth.n_epochs
+    truth_hyp = _truth_hypnogram(truth)
+    device = np.full(n, ABSENT, np.int8)
+    rows = [r for r in store.sessions(limit=100) if r.summary is not None]
+    main = max(rows, key=lambda r: (r.ended_s or r.started_s) - r.started_s, default=None)
+    epochs: list[dict[str, Any]] = []
+    device_metrics = None
+    if main is not None:
+        t0, hyp = session_hypnogram(store, main)
+        first = int(round((t0 - start_s) / EPOCH_S))
+        k = min(len(hyp), n - first)
+        device[first : first + k] = hyp[:k]
+        epochs = epoch_rows(store, main)
+        device_metrics = sleep_metrics(hyp, intent_index=main.summary.get("intent_index"))
+    lo, hi = _span(truth_hyp, device)
+    dev = device[lo:hi]
+    tru = truth_hyp[lo:hi]
+    scored = np.where(truth.expert_scored[lo:hi], tru, UNSCORED)
+    t_lo = start_s + lo * EPOCH_S
+    truth_in_bed = np.flatnonzero(tru != ABSENT)
+    truth_metrics = None
+    if truth_in_bed.size:
+        a, b = int(truth_in_bed[0]), int(truth_in_bed[-1]) + 1
+        intent = None if truth.intent_s is None else int(truth.intent_s // EPOCH_S) - lo - a
+        if intent is not None and not 0 <= intent < b - a:
+            intent = None
+        truth_metrics = sleep_metrics(tru[a:b], intent_index=intent)
+    agree = agreement(scored, dev) if np.any(truth.expert_scored) else None
+    if device_metrics is None:
+        device_metrics = sleep_metrics(np.full(0, ABSENT, np.int8))
+    ring = next((e for e in daemon.alarm_events if e.kind == "alarm_ringing"), None)
+    ring_detail = json.loads(ring.detail) if ring and ring.detail else {}
+    alarm: dict[str, Any] | None = None
+    if cfg.alarm.time:
+        set_s = ring_detail.get("set_s")
+        if set_s is None:
+            set_s = next_occurrence(cfg.alarm.time, tz, start_s)
+        alarm = {
+            "set": cfg.alarm.time,
+            "set_s": set_s,
+            "set_local": local_datetime(set_s, tz).isoformat(),
+            "window_min": cfg.alarm.window_min,
+            "rang_at_s": ring.t_s if ring else None,
+            "rang_at": local_datetime(ring.t_s, tz).isoformat() if ring else None,
+            "reason": ring_detail.get("reason"),
+        }
+    title = f"Night of {record} · scene {scene} · simulated in {wall_s:.1f} s"
+    text = format_report(
+        device_hyp=dev,
+        truth_hyp=tru,
+        t0_s=t_lo,
+        tz=tz,
+        metrics=device_metrics,
+        truth_metrics=truth_metrics,
+        agreement=agree,
+        alarm=alarm,
+        title=title,
+    )
+    sim_s = truth.n_epochs * EPOCH_S
+    data: dict[str, Any] = {
+        "night": record,
+        "scene": scene,
+        "session": main.id if main else None,
+        "start_s": t_lo,
+        "epochs": epochs,
+        "hypnogram": [stage_name(int(c)) for c in dev],
+        "truth_hypnogram": [stage_name(int(c)) for c in tru],
+        "metrics": device_metrics.to_dict(),
+        "truth_metrics": truth_metrics.to_dict() if truth_metrics else None,
+        "agreement": agree.to_dict() if agree else None,
+        "alarm": alarm,
+        "sessions": len(rows),
+        "wall_s": wall_s,
+        "realtime_factor": sim_s / wall_s if wall_s > 0 else None,
+    }
+    return SimulationResult(text=text, data=data)

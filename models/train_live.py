@@ -1,0 +1,194 @@
+"""Train the live (causal) stager and write models/live.onnx, its JSON card and model card.
+
+    .venv/bin/pip install -e '.[train]'
+    .venv/bin/python -m models.train_live --data ../shared/data
+
+Data: every night in `--data` (../shared/data/README.md format) is rendered through the radar
+scene simulator ("asleep-at-once": the user lies down and the recording starts) and the device's
+own DSP → presence → tracking → epoch features, so the model learns from exactly what it will see
+on the device. Labels are the experts' stages of the epochs they scored (never an input to the
+simulator). Evaluation is leave-one-subject-out (slp01a/b and slp02a/b are one subject each); the
+shipped model is then fitted on all nights. Needs the `train` extra (LightGBM, onnxmltools).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from appliance.config import Config
+from appliance.epochs import FEATURE_NAMES
+from appliance.frames import STAGE_NAMES
+from appliance.metrics import agreement
+from appliance.pipeline import Pipeline
+from hardware.radar.night import load_night
+from hardware.radar.scene import build_scene
+from hardware.radar.simulated import SimulatedRadar
+
+log = logging.getLogger("models.train_live")
+
+SCENE = "asleep-at-once"
+PARAMS = {
+    "n_estimators": 300,
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "min_child_samples": 30,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 1.0,
+    "class_weight": "balanced",
+    "verbose": -1,
+    "n_jobs": 2,
+}
+
+
+def night_features(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
+    """Render one night through the simulator and the device's front half.
+
+    Returns:
+        x (n, n_features) float32, y (n,) int8 expert stage (-1 where not scored / absent),
+        subject and record names.
+    """
+    night = load_night(path)
+    cfg = Config()
+    scene = build_scene(SCENE, night, None, seed)
+    radar = SimulatedRadar(scene, cfg.radar, start_s=1_700_000_000.0, seed=seed)
+    radar.start()
+    pipe = Pipeline(cfg, stager=None)
+    feats = []
+    while (frames := radar.read(1200)) is not None:
+        feats.extend(pipe.features(frames)[1])
+    feats.extend(pipe.epochs.flush())
+    truth = radar.truth
+    n = min(len(feats), truth.n_epochs)
+    x = np.array([f.values for f in feats[:n]], np.float32)
+    y = np.where(truth.expert_scored[:n] & truth.user_present[:n], truth.stages[:n], -1).astype(
+        np.int8
+    )
+    y[y < 0] = -1
+    return {"x": x, "y": y, "subject": np.array(night.subject), "record": np.array(night.record)}
+
+
+def load_all(data: Path, cache: Path, jobs: int) -> list[dict[str, np.ndarray]]:
+    """Features of every night in `data`, cached in `cache` (keyed by file name)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    paths = sorted(data.glob("*.npz"))
+    todo = [p for p in paths if not (cache / p.name).exists()]
+    if todo:
+        log.info("rendering %d nights through the radar chain (%d jobs)", len(todo), jobs)
+        with ProcessPoolExecutor(max_workers=jobs) as ex:
+            for p, res in zip(todo, ex.map(night_features, todo), strict=True):
+                np.savez(cache / p.name, **res)
+    out = []
+    for p in paths:
+        with np.load(cache / p.name) as z:
+            out.append({k: z[k] for k in z.files})
+    return out
+
+
+def _fit(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    import lightgbm as lgb
+
+    model = lgb.LGBMClassifier(**PARAMS)
+    model.fit(x, y)
+    return model
+
+
+def cross_validate(nights: list[dict[str, np.ndarray]]) -> dict[str, object]:
+    """Leave-one-subject-out predictions; pooled and per-subject agreement."""
+    subjects = sorted({str(n["subject"]) for n in nights})
+    truth_all, pred_all, per_subject = [], [], {}
+    for s in subjects:
+        train = [n for n in nights if str(n["subject"]) != s]
+        test = [n for n in nights if str(n["subject"]) == s]
+        x = np.vstack([n["x"] for n in train])
+        y = np.concatenate([n["y"] for n in train])
+        keep = y >= 0
+        model = _fit(x[keep], y[keep])
+        yt = np.concatenate([n["y"] for n in test])
+        pt = model.predict(np.vstack([n["x"] for n in test]))
+        a = agreement(yt, pt)
+        per_subject[s] = {"kappa": a.kappa, "accuracy": a.accuracy, "epochs": a.n_epochs}
+        truth_all.append(yt)
+        pred_all.append(pt)
+        log.info("held out %s: kappa %.3f accuracy %.3f", s, a.kappa or 0.0, a.accuracy or 0.0)
+    pooled = agreement(np.concatenate(truth_all), np.concatenate(pred_all))
+    pooled3 = agreement(np.concatenate(truth_all), np.concatenate(pred_all), classes=3)
+    kappas = np.array([v["kappa"] for v in per_subject.values() if v["kappa"] is not None], float)
+    return {
+        "pooled": pooled.to_dict(),
+        "pooled_3class": {"kappa": pooled3.kappa, "accuracy": pooled3.accuracy},
+        "per_subject": per_subject,
+        "kappa_subject_mean": float(kappas.mean()),
+        "kappa_subject_sd": float(kappas.std(ddof=1)) if kappas.size > 1 else 0.0,
+    }
+
+
+def export(model, out: Path, metrics: dict[str, object], data_desc: str) -> None:  # type: ignore[no-untyped-def]
+    """Write live.onnx, live.json (the card the stager checks) and check ONNX/LightGBM parity."""
+    import onnxruntime as ort
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    onx = convert_lightgbm(
+        model,
+        initial_types=[("features", FloatTensorType([None, len(FEATURE_NAMES)]))],
+        zipmap=False,
+        target_opset=15,
+    )
+    (out / "live.onnx").write_bytes(onx.SerializeToString())
+    card = {
+        "name": "live",
+        "feature_names": list(FEATURE_NAMES),
+        "classes": list(STAGE_NAMES),
+        "trained_on": data_desc,
+        "metrics": metrics,
+    }
+    (out / "live.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    sess = ort.InferenceSession(str(out / "live.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, len(FEATURE_NAMES))).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    p_onnx = sess.run(None, {"features": x})[1]
+    p_lgb = model.predict_proba(x)
+    if not np.allclose(p_onnx, p_lgb, atol=1e-4):
+        raise SystemExit("ONNX export disagrees with LightGBM")
+
+
+def main() -> None:
+    """Command line: train, cross-validate, export."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent)
+    ap.add_argument("--cache", type=Path, default=Path(".cache/features"))
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    t0 = time.time()
+    nights = load_all(args.data, args.cache, args.jobs)
+    cv = cross_validate(nights)
+    x = np.vstack([n["x"] for n in nights])
+    y = np.concatenate([n["y"] for n in nights])
+    keep = y >= 0
+    model = _fit(x[keep], y[keep])
+    desc = (
+        f"{len(nights)} nights / {len({str(n['subject']) for n in nights})} subjects of MIT-BIH slpdb, "
+        f"{int(keep.sum())} scored epochs, rendered through the radar simulator (scene {SCENE})"
+    )
+    export(model, args.out, {"loso": cv}, desc)
+    p = cv["pooled"]
+    log.info(
+        "LOSO pooled kappa %.3f accuracy %.3f (%.0f s)", p["kappa"], p["accuracy"], time.time() - t0
+    )
+    print(json.dumps(cv, indent=1))
+
+
+if __name__ == "__main__":
+    main()
