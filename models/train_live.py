@@ -178,8 +178,9 @@ def main() -> None:
     y = np.concatenate([n["y"] for n in nights])
     keep = y >= 0
     model = _fit(x[keep], y[keep])
+    n_subjects = len({str(n["subject"]) for n in nights})
     desc = (
-        f"{len(nights)} nights / {len({str(n['subject']) for n in nights})} subjects of MIT-BIH slpdb, "
+        f"{len(nights)} nights / {n_subjects} subjects of MIT-BIH slpdb, "
         f"{int(keep.sum())} scored epochs, rendered through the radar simulator (scene {SCENE})"
     )
     export(model, args.out, {"loso": cv}, desc)
