@@ -130,6 +130,7 @@ class RadarDsp:
         self._resp_freqs = np.fft.rfftfreq(self._resp_nfft, 1.0 / _RESP_FS_HZ)
         self._card_freqs = np.fft.rfftfreq(self._card_nfft, 1.0 / self._fs)
         self._resp_win = np.hanning(self._n_resp)
+        self._floor_k = int(cfg.noise_percentile / 100.0 * (nb - 1))
         self._card_win = np.hanning(self._n_card)
         self._ready = True
 
@@ -212,7 +213,7 @@ class RadarDsp:
         vel: np.ndarray,
     ) -> RadarSecond:
         cfg = self.cfg
-        floor = float(np.percentile(power, cfg.noise_percentile)) + 1e-20
+        floor = float(np.partition(power, self._floor_k)[self._floor_k]) + 1e-20
         snr_db = 10.0 * np.log10(power / floor + 1e-20)
         targets: list[tuple[int, float]] = []
         cand = np.flatnonzero(snr_db >= cfg.target_snr_db)
@@ -302,6 +303,7 @@ class RadarDsp:
         if hb.sum() <= 0:
             return None
         i = int(np.argmax(hb))
-        if hb[i] < 3.0 * float(np.median(hb)):
+        mid = hb.shape[0] // 2
+        if hb[i] < 3.0 * float(np.partition(hb, mid)[mid]):
             return None
         return float(f[band][i] * 60.0)

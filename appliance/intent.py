@@ -39,7 +39,8 @@ class IntentScorer:
         move = v[_I_MOVE] if math.isfinite(v[_I_MOVE]) else 1.0
         ctx = v[_I_CTX_MOVE] if math.isfinite(v[_I_CTX_MOVE]) else move
         q = v[_I_Q] if math.isfinite(v[_I_Q]) else 0.0
-        stillness = math.exp(-6.0 * move) * math.exp(-4.0 * ctx)
+        # A few moving seconds per epoch (turning pages, using a phone) already mean awake.
+        stillness = math.exp(-12.0 * move) * math.exp(-12.0 * ctx)
         return float(ep.present_fraction * stillness * (0.5 + 0.5 * q))
 
 
@@ -59,7 +60,7 @@ class IntentTimes:
 
 
 def find_intent(
-    scores: np.ndarray, *, high: float = 0.5, min_size: int = 4, penalty: float = 1.5
+    scores: np.ndarray, *, high: float = 0.6, min_size: int = 4, penalty: float = 1.5
 ) -> IntentTimes:
     """Find trying-to-sleep and final-wake in a night's intent scores.
 
