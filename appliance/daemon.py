@@ -25,7 +25,7 @@ from appliance.alarm import AlarmTask
 from appliance.clock import Clock, VirtualClock
 from appliance.config import Config
 from appliance.epochs import FEATURE_NAMES
-from appliance.frames import SessionEvent, StagedEpoch, TrackedSecond
+from appliance.frames import SessionEvent, StagedEpoch, TrackedSecond, stage_name
 from appliance.pipeline import Pipeline
 from appliance.session import NightSummary, SessionTracker, SessionUpdate
 from appliance.staging import Stager
@@ -150,16 +150,16 @@ class Daemon:
         self.status.radar_ok = True
         virtual = isinstance(self.clock, VirtualClock)
         while not self._stop.is_set():
-            frames = self.radar.read(n)
+            # A real driver blocks until its frames arrive: keep it off the event loop.
+            frames = self.radar.read(n) if virtual else await asyncio.to_thread(self.radar.read, n)
             if frames is None:
                 break
             t_last = float(frames.t_s[-1])
             if isinstance(self.clock, VirtualClock):
                 await self.clock.run_until(t_last)
-            elif self.finite_source or not virtual:
-                wait = t_last - self.clock.now()
-                if wait > 0:
-                    await self.clock.sleep(wait)
+            elif (wait := t_last - self.clock.now()) > 0:
+                # A simulated source renders ahead of time: deliver its frames at the clock's pace.
+                await self.clock.sleep(wait)
             out = self.pipeline.update(frames)
             if out.seconds:
                 self.status.second = out.seconds[-1]
@@ -185,6 +185,16 @@ class Daemon:
 
     def _on_epoch(self, ep: StagedEpoch) -> None:
         self.status.epoch = ep
+        f = ep.features
+        log.info(
+            "epoch %d stage=%s present=%.2f breath=%s hr=%s distance=%s",
+            ep.index,
+            stage_name(ep.stage),
+            f.present_fraction,
+            "-" if f.breath_rate_bpm is None else f"{f.breath_rate_bpm:.1f}/min",
+            "-" if f.heart_rate_bpm is None else f"{f.heart_rate_bpm:.0f}/min",
+            "-" if f.distance_m is None else f"{f.distance_m:.2f} m",
+        )
         self.alarm.feed(ep)
         self._apply(self.sessions.update(ep))
 

@@ -100,11 +100,13 @@ class NightRun:
         call_s: Wall time of the whole `simulate_night` call (scene build, model load, daemon,
             report), s.
         data: `SimulationResult.data` (its `wall_s` is the daemon run alone, s).
+        rss_mb: Peak resident set size of the process after the night, MiB (a high-water mark).
     """
 
     path: Path
     call_s: float
     data: dict[str, Any]
+    rss_mb: float
 
     @property
     def record(self) -> str:
@@ -148,6 +150,7 @@ class NightRun:
             "n_epochs": agree.get("n_epochs"),
             "accuracy": agree.get("accuracy"),
             "kappa": agree.get("kappa"),
+            "peak_rss_mb": self.rss_mb,
             "device": {key: self.metric(key, expert=False) for key, _, _ in METRICS},
             "expert": {key: self.metric(key, expert=True) for key, _, _ in METRICS},
         }
@@ -244,7 +247,8 @@ def run_night(cfg: Config, path: Path, scene: str) -> NightRun:
     """
     t0 = time.perf_counter()
     result = simulate_night(cfg, night=path, scene=scene, alarm=ALARM, db=None)
-    return NightRun(path=path, call_s=time.perf_counter() - t0, data=result.data)
+    call_s = time.perf_counter() - t0
+    return NightRun(path=path, call_s=call_s, data=result.data, rss_mb=peak_rss_mb())
 
 
 def _scene_and_start(cfg: Config, path: Path, scene: str, seed: int) -> tuple[Config, Scene, float]:
@@ -412,7 +416,8 @@ def format_nights(runs: Sequence[NightRun]) -> str:
     """The per-night table, with a total row."""
     head = (
         f"{'night':<8} {'sim h':>6} {'wall s':>7} {'x RT':>6} {'epochs':>6} {'acc':>6} "
-        f"{'kappa':>6}  " + "  ".join(f"{f'{lab} {u} dev/exp':>17}" for _, lab, u in METRICS)
+        f"{'kappa':>6} {'RSS MiB':>7}  "
+        + "  ".join(f"{f'{lab} {u} dev/exp':>17}" for _, lab, u in METRICS)
     )
     lines = [head, "-" * len(head)]
     for r in runs:
@@ -420,7 +425,7 @@ def format_nights(runs: Sequence[NightRun]) -> str:
         lines.append(
             f"{r.record:<8} {_f(s['simulated_h'], '.2f'):>6} {_f(r.wall_s, '.1f'):>7} "
             f"{_f(r.realtime_factor, '.0f'):>6} {_f(s['n_epochs'], 'd'):>6} "
-            f"{_f(s['accuracy'], '.3f'):>6} {_f(s['kappa'], '.3f'):>6}  "
+            f"{_f(s['accuracy'], '.3f'):>6} {_f(s['kappa'], '.3f'):>6} {_f(r.rss_mb, '.0f'):>7}  "
             + "  ".join(f"{_pair(r, key):>17}" for key, _, _ in METRICS)
         )
     sim = sum(r.simulated_s for r in runs)
@@ -433,8 +438,9 @@ def format_nights(runs: Sequence[NightRun]) -> str:
         f"{'total':<8} {_f(sim / 3600.0, '.2f'):>6} {_f(wall, '.1f'):>7} "
         f"{_f(sim / wall if wall > 0 else None, '.0f'):>6} {epochs:>6} "
         f"{_f(float(np.mean(accs)) if accs else None, '.3f'):>6} "
-        f"{_f(float(np.mean(kappas)) if kappas else None, '.3f'):>6}  "
-        "(x RT: total simulated / total wall; acc, kappa: mean of nights)"
+        f"{_f(float(np.mean(kappas)) if kappas else None, '.3f'):>6} "
+        f"{_f(max((r.rss_mb for r in runs), default=None), '.0f'):>7}  "
+        "(x RT: total simulated / total wall; acc, kappa: mean of nights; RSS: peak)"
     )
     return "\n".join(lines)
 
