@@ -7,6 +7,7 @@ on stderr and exit code 2; never a traceback (`-v` shows one for an internal err
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--db", type=Path, help="the SQLite file itself")
 
     c = sub.add_parser("config", help="configuration tools")
+    c.set_defaults(print_config_help=c.print_help)
     csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     chk = csub.add_parser("check", help="validate a config file and print the effective config")
     chk.add_argument(
@@ -205,8 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_simulate(args)
         if args.command == "report":
             return _cmd_report(args)
-        if args.command == "config" and args.config_command == "check":
-            return _cmd_config_check(args)
+        if args.command == "config":
+            if args.config_command == "check":
+                return _cmd_config_check(args)
+            args.print_config_help()
+            return EXIT_USAGE
         parser.print_help()
         return EXIT_USAGE
     except ApplianceError as e:
@@ -214,6 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `appliance report | head`: the reader left; that is not an error of ours.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug: one line, and the traceback with -v
         if args.verbose:
             raise

@@ -37,7 +37,8 @@ DEFAULT_CONFIG_PATH = Path("/etc/appliance/config.toml")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has real types, so "20" or true for a number is a mistake worth naming.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class RadarConfig(_Section):

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -25,8 +26,10 @@ from appliance.alarm import AlarmTask
 from appliance.clock import Clock, VirtualClock
 from appliance.config import Config
 from appliance.epochs import FEATURE_NAMES
-from appliance.frames import SessionEvent, StagedEpoch, TrackedSecond, stage_name
+from appliance.frames import EPOCH_S, SessionEvent, StagedEpoch, TrackedSecond, stage_name
+from appliance.metrics import sleep_metrics
 from appliance.pipeline import Pipeline
+from appliance.report_data import session_hypnogram
 from appliance.session import NightSummary, SessionTracker, SessionUpdate
 from appliance.staging import Stager
 from appliance.store import Store
@@ -98,13 +101,17 @@ class Daemon:
     async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         delay = 1.0
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 await factory()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if time.monotonic() - started > _BACKOFF_MAX_S:
+                    delay = 1.0  # it had been healthy: a new failure starts the back-off afresh
                 log.exception("task %s failed; restarting in %.0f s", name, delay)
+                # Real time on purpose: a failing device is retried at a human pace.
                 await asyncio.sleep(delay)
                 delay = min(delay * 2.0, _BACKOFF_MAX_S)
 
@@ -114,6 +121,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
+        self._close_interrupted()
         log.info(
             "daemon starting radar=%s alarm=%s tz=%s",
             self.cfg.radar.type,
@@ -131,6 +139,23 @@ class Daemon:
                     loop.remove_signal_handler(sig)
             self.radar.stop()
             log.info("daemon stopped")
+
+    def _close_interrupted(self) -> None:
+        """Close a session a previous run left open (a stop or a power cut mid-night).
+
+        Its stored epochs are kept and summarised; resuming it instead is the session issue's.
+        """
+        row = self.store.open_session()
+        if row is None:
+            return
+        t0, hyp = session_hypnogram(self.store, row)
+        end_s = t0 + len(hyp) * EPOCH_S if len(hyp) else row.started_s
+        metrics = sleep_metrics(hyp)
+        self.store.add_event(row.id, SessionEvent(end_s, "session_interrupted"))
+        self.store.close_session(row.id, end_s, {"interrupted": True, "metrics": metrics.to_dict()})
+        log.warning(
+            "session %d was left open by the previous run: closed at its last epoch", row.id
+        )
 
     def stop(self) -> None:
         """Ask the daemon to stop cleanly."""

@@ -25,6 +25,11 @@ from appliance.frames import EPOCH_S, EpochFeatures, TrackedSecond
 
 __all__ = ["FEATURE_NAMES", "EpochBuilder"]
 
+_CONTEXT = ("hr_rel", "br_rel", "amp_rel", "move_mean", "hr_std", "br_std", "amp_cv", "resp_q")
+"""Per-epoch features whose trailing means (5 and 20 minutes) are features too: sleep stages
+last minutes, and their cardiorespiratory signature shows over several epochs."""
+_CONTEXT_EPOCHS = (10, 40)
+
 FEATURE_NAMES: tuple[str, ...] = (
     "present_frac",
     "br_mean",
@@ -50,9 +55,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "hr_trend_10",
     "min_since_move",
     "hours_in_bed",
+    *(f"{name}_avg{k}" for name in _CONTEXT for k in _CONTEXT_EPOCHS),
 )
 
+_BASE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _MOVE_SECOND_MM_S = 6.0
+_NEW_NIGHT_EPOCHS = 60
 _MOVE_EPOCH_FRAC = 0.1
 _NAN = float("nan")
 
@@ -90,9 +98,14 @@ class EpochBuilder:
         self.origin_s: float | None = None
         self._idx: int | None = None
         self._secs: list[TrackedSecond] = []
+        self._absent_run = 0
+        self._reset_night()
+
+    def _reset_night(self) -> None:
         self._hist: dict[str, list[float]] = {
             k: [] for k in ("br", "amp", "hr", "move_frac", "amp_cv", "q", "present")
         }
+        self._ctx: dict[str, list[float]] = {k: [] for k in _CONTEXT}
         self._last_move_idx: int | None = None
         self._first_present_idx: int | None = None
 
@@ -144,6 +157,10 @@ class EpochBuilder:
         move_frac = float(np.mean(np.asarray(mv) >= _MOVE_SECOND_MM_S)) if mv else _NAN
         q_mean = _nanmean(q)
 
+        # Half an hour with nobody in range ends the night: the next one normalises on its own.
+        self._absent_run = self._absent_run + 1 if present < 0.5 else 0
+        if self._absent_run >= _NEW_NIGHT_EPOCHS:
+            self._reset_night()
         h = self._hist
         # Running medians of the night so far (this epoch included): causal normalisation.
         h["br"].append(br_mean)
@@ -172,7 +189,7 @@ class EpochBuilder:
             if self._first_present_idx is None
             else (idx - self._first_present_idx) * EPOCH_S / 3600
         )
-        values = (
+        base = (
             present,
             br_mean,
             _nanstd(br),
@@ -198,6 +215,13 @@ class EpochBuilder:
             since,
             in_bed_h,
         )
+        ctx_values: list[float] = []
+        for name in _CONTEXT:
+            series = self._ctx[name]
+            series.append(base[_BASE_INDEX[name]])
+            del series[: -max(_CONTEXT_EPOCHS)]
+            ctx_values.extend(_nanmean(series[-k:]) for k in _CONTEXT_EPOCHS)
+        values = (*base, *ctx_values)
         return EpochFeatures(
             t_s=origin + idx * EPOCH_S,
             index=idx,

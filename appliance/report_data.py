@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from appliance.metrics import sleep_metrics
 from appliance.report import format_report
 from appliance.store import SessionRow, Store
 
-__all__ = ["epoch_rows", "night_report", "session_hypnogram"]
+__all__ = ["epoch_rows", "night_alarm", "night_report", "session_hypnogram"]
 
 
 def session_hypnogram(store: Store, row: SessionRow) -> tuple[float, np.ndarray]:
@@ -48,12 +49,33 @@ def _num(v: float | None) -> float | None:
     return None if v is None or v != v else round(float(v), 3)
 
 
+def night_alarm(store: Store, row: SessionRow) -> dict[str, Any] | None:
+    """The alarm of a stored night from its events (a ring just after the night counts too)."""
+    end = row.ended_s or row.started_s
+    events = list(store.events(row.id)) + [
+        e for e in store.events(None) if row.started_s <= e.t_s <= end + 3 * 3600.0
+    ]
+    alarm: dict[str, Any] | None = None
+    for e in sorted(events, key=lambda e: e.t_s):
+        if e.kind not in ("smart_window_open", "alarm_ringing", "alarm_missed"):
+            continue
+        try:
+            detail = json.loads(e.detail) if e.detail else {}
+        except ValueError:
+            detail = {}
+        alarm = alarm or {"set_s": detail.get("set_s"), "rang_at_s": None, "reason": None}
+        if e.kind == "alarm_ringing" and alarm["rang_at_s"] is None:
+            alarm.update(rang_at_s=e.t_s, reason=detail.get("reason"))
+    return alarm
+
+
 def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
     """Report text and data of a closed session from the store alone."""
     tz = ZoneInfo(row.tz or "UTC")
     t0, hyp = session_hypnogram(store, row)
     intent = (row.summary or {}).get("intent_index")
     metrics = sleep_metrics(hyp, epoch_s=EPOCH_S, intent_index=intent)
+    alarm = night_alarm(store, row)
     text = format_report(
         device_hyp=hyp,
         t0_s=t0,
@@ -61,7 +83,7 @@ def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
         metrics=metrics,
         truth_metrics=None,
         agreement=None,
-        alarm=None,
+        alarm=alarm,
         title=f"Night of session {row.id}",
     )
     data = {
@@ -70,6 +92,7 @@ def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
         "end_s": row.ended_s,
         "hypnogram": [stage_name(int(c)) for c in hyp],
         "metrics": metrics.to_dict(),
+        "alarm": alarm,
         "epochs": epoch_rows(store, row),
     }
     return text, data

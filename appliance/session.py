@@ -88,7 +88,7 @@ class SessionTracker:
         self._pending: list[tuple[StagedEpoch, float]] = []  # a presence run before a session
         self._epochs: list[StagedEpoch] = []
         self._scores: list[float] = []
-        self._absent_run = 0
+        self._absent: list[tuple[StagedEpoch, float]] = []  # an absence run inside a session
         self._asleep = False
         self._scorer = IntentScorer()
 
@@ -120,17 +120,19 @@ class SessionTracker:
                     self._append(e, s, up)
                 self._pending.clear()
             return up
-        if present:
-            if self._absent_run:
-                up.events.append(SessionEvent(ep.t_s, "back_in_bed"))
-            self._absent_run = 0
-        else:
-            self._absent_run += 1
-            if self._absent_run == 1:
+        if not present:
+            # Held back until the user returns: an absence that ends the night is not part of it.
+            self._absent.append((ep, score))
+            if len(self._absent) == 1:
                 up.events.append(SessionEvent(ep.t_s, "out_of_bed"))
-            if self._absent_run >= self._close_n:
+            if len(self._absent) >= self._close_n:
                 up.closed = self._close(up)
-                return up
+            return up
+        if self._absent:
+            up.events.append(SessionEvent(ep.t_s, "back_in_bed"))
+            for e, s in self._absent:
+                self._append(e, s, up)
+            self._absent.clear()
         self._append(ep, score, up)
         return up
 
@@ -152,10 +154,8 @@ class SessionTracker:
             self._asleep = asleep
 
     def _close(self, up: SessionUpdate) -> NightSummary:
-        # Trailing absent epochs are not part of the night.
-        last = max(i for i, e in enumerate(self._epochs) if e.stage != ABSENT)
-        epochs = self._epochs[: last + 1]
-        scores = np.array(self._scores[: last + 1])
+        epochs = self._epochs
+        scores = np.array(self._scores)
         hyp = np.array([e.stage for e in epochs], np.int8)
         intent = find_intent(scores)
         metrics = sleep_metrics(hyp, epoch_s=EPOCH_S, intent_index=intent.intent_index)
@@ -173,6 +173,6 @@ class SessionTracker:
         )
         self._epochs = []
         self._scores = []
-        self._absent_run = 0
+        self._absent.clear()
         self._asleep = False
         return summary

@@ -103,15 +103,11 @@ def load_all(data: Path, cache: Path, jobs: int) -> list[dict[str, np.ndarray]]:
 
 
 def _fit(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
-    """Fit LightGBM with square-root class weights.
-
-    Minority stages (deep, REM) get found without the full "balanced" weighting that trades away
-    overall agreement.
-    """
+    """Fit LightGBM with balanced class weights (deep and REM are rare in these nights)."""
     import lightgbm as lgb
 
     counts = np.bincount(y, minlength=len(STAGE_NAMES)).astype(float)
-    w_class = np.sqrt(counts.sum() / (len(STAGE_NAMES) * np.maximum(counts, 1.0)))
+    w_class = counts.sum() / (len(STAGE_NAMES) * np.maximum(counts, 1.0))
     model = lgb.LGBMClassifier(**PARAMS)
     model.fit(x, y, sample_weight=w_class[y])
     return model
@@ -188,7 +184,7 @@ def write_model_card(out: Path, cv: dict, desc: str, seconds: float) -> None:  #
         "Causal 4-class sleep stager (wake / light = N1+N2 / deep = N3 / rem) scoring each 30-s",
         "epoch as it completes from `appliance.epochs.FEATURE_NAMES` (heart rate and variability,",
         "breath rate and amplitude and their variability, movement, context of past epochs).",
-        "LightGBM with square-root class weights, exported to ONNX (opset 15) and run with",
+        "LightGBM with balanced class weights, exported to ONNX (opset 15) and run with",
         "onnxruntime; the stager refuses a card whose features differ from the code's.",
         "",
         "## Data",

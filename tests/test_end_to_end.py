@@ -107,12 +107,6 @@ def test_epochs_table_has_one_row_per_session_epoch(night: Night) -> None:
     assert 850 <= len(rows) <= 960
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="absent epochs before the close are stored with the session though its end excludes "
-    "them (appliance/session.py SessionTracker.update appends them; _close trims only the "
-    "summary)",
-)
 def test_no_stored_epoch_lies_after_the_session_end(night: Night) -> None:
     ((sid, started, ended),) = _sql(night.db, "SELECT id, started_s, ended_s FROM sessions")
     (n_after,) = _sql(

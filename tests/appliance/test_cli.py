@@ -367,11 +367,6 @@ def test_subprocess_report_errors(tmp_path: Path) -> None:
     assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="appliance/cli.py main(): BrokenPipeError (stdout closed, e.g. `appliance report | "
-    "head`) falls into the generic handler: 'internal error ... run with -v', exit 1",
-)
 def test_closed_stdout_is_not_an_internal_error() -> None:
     r_fd, w_fd = os.pipe()
     os.close(r_fd)  # the reader has gone away, like `| head` after its lines

@@ -196,11 +196,6 @@ def test_session_closes_at_the_last_epoch_in_bed(tmp_path: Path, stager: Stager)
         assert s.summary["end_s"] == s.ended_s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SessionTracker stores the absent epochs that precede a close: stored epochs run past "
-    "the session's ended_s (appliance/session.py SessionTracker.update/_close)",
-)
 def test_no_epoch_is_stored_after_the_session_end(tmp_path: Path, stager: Stager) -> None:
     fr = synthetic.frames(300.0, absent=((180.0, 300.0),))
     with Store.open(tmp_path / "s.sqlite") as store:
@@ -367,12 +362,6 @@ def test_stop_mid_session_is_clean(tmp_path: Path, stager: Stager) -> None:
         assert store.integrity_ok()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stopped daemon leaves its session open and a restarted daemon never resumes it "
-    "(appliance/daemon.py: no flush on stop, Store.open_session() never used), so the night "
-    "stays open forever and `appliance report` never shows it",
-)
 def test_restart_after_a_stop_leaves_no_session_open_forever(
     tmp_path: Path, stager: Stager
 ) -> None:

@@ -56,3 +56,23 @@ def test_a_missing_second_does_not_shift_epochs():
     for t in [*range(1, 40), *range(45, 95)]:
         out += b.update(TrackedSecond(1000.0 + t - 0.05, p, None, 0))
     assert [e.index for e in out] == [0, 1, 2]
+
+
+def test_half_an_hour_of_empty_room_starts_a_new_night():
+    from appliance.frames import Target
+
+    b = EpochBuilder(20.0)
+    here = PresenceState(0.0, True, 0.9, "still")
+    gone = PresenceState(0.0, False, 0.0, "empty")
+    user = Target(0.7, 25.0, 2.0, 14.0, 60.0, 0.5, 0.9)
+    out = []
+    t = 1000.0
+    for present, n_epochs in ((True, 20), (False, 70), (True, 5)):
+        for _ in range(30 * n_epochs):
+            t += 1.0
+            out += b.update(
+                TrackedSecond(t, here if present else gone, user if present else None, 0)
+            )
+    hours = FEATURE_NAMES.index("hours_in_bed")
+    assert out[19].values[hours] > 0.15  # 19 epochs into the first night
+    assert out[-1].values[hours] < 0.05  # the second night starts its own clock
