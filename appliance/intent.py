@@ -24,7 +24,6 @@ from appliance.frames import EpochFeatures
 __all__ = ["IntentScorer", "IntentTimes", "find_intent"]
 
 _I_MOVE = FEATURE_NAMES.index("move_frac")
-_I_CTX_MOVE = FEATURE_NAMES.index("ctx_move_10")
 _I_Q = FEATURE_NAMES.index("resp_q")
 
 
@@ -37,10 +36,10 @@ class IntentScorer:
             return 0.0
         v = ep.values
         move = v[_I_MOVE] if math.isfinite(v[_I_MOVE]) else 1.0
-        ctx = v[_I_CTX_MOVE] if math.isfinite(v[_I_CTX_MOVE]) else move
         q = v[_I_Q] if math.isfinite(v[_I_Q]) else 0.0
-        # A few moving seconds per epoch (turning pages, using a phone) already mean awake.
-        stillness = math.exp(-12.0 * move) * math.exp(-12.0 * ctx)
+        # A couple of moving seconds in an epoch (a page turned, a phone) already mean awake; the
+        # epoch's own movement only, so the change points are not delayed by a trailing window.
+        stillness = math.exp(-40.0 * move)
         return float(ep.present_fraction * stillness * (0.5 + 0.5 * q))
 
 

@@ -127,6 +127,7 @@ def simulate_night(
     radar = SimulatedRadar(the_scene, cfg.radar, start_s=start_s, seed=seed)
     speaker = SimulatedSpeaker(clock)
 
+    stager = Stager()
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if db is None:
         tmp = tempfile.TemporaryDirectory(prefix="appliance-sim-")
@@ -139,7 +140,7 @@ def simulate_night(
                 radar=radar,
                 speaker=speaker,
                 store=store,
-                stager=Stager(),
+                stager=stager,
                 tz=tz,
                 finite_source=True,
             )
@@ -164,6 +165,7 @@ def _report(
     scene: str,
     wall_s: float,
     cfg: Config,
+    seen_in_training: bool,
 ) -> SimulationResult:
     n = truth.n_epochs
     truth_hyp = _truth_hypnogram(truth)
@@ -223,6 +225,11 @@ def _report(
         alarm=alarm,
         title=title,
     )
+    if seen_in_training and agree is not None:
+        text += (
+            f"\nNote: {record} is one of the nights the shipped model was trained on, so this"
+            "\nagreement is optimistic. Held-out (leave-one-subject-out) figures: models/live.md."
+        )
     sim_s = truth.n_epochs * EPOCH_S
     data: dict[str, Any] = {
         "night": record,
@@ -235,6 +242,7 @@ def _report(
         "metrics": device_metrics.to_dict(),
         "truth_metrics": truth_metrics.to_dict() if truth_metrics else None,
         "agreement": agree.to_dict() if agree else None,
+        "night_in_training_set": seen_in_training,
         "alarm": alarm,
         "sessions": len(rows),
         "wall_s": wall_s,

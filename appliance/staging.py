@@ -36,6 +36,7 @@ class ModelCard:
     feature_names: tuple[str, ...]
     classes: tuple[str, ...]
     trained_on: str
+    training_records: tuple[str, ...]
     metrics: dict[str, object]
 
 
@@ -66,6 +67,7 @@ class Stager:
                 feature_names=tuple(raw["feature_names"]),
                 classes=tuple(raw["classes"]),
                 trained_on=str(raw.get("trained_on", "")),
+                training_records=tuple(str(r) for r in raw.get("training_records", ())),
                 metrics=dict(raw.get("metrics", {})),
             )
         except (OSError, ValueError, KeyError, TypeError) as e:

@@ -595,6 +595,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_breakdown(breakdown))
     print()
     print(format_pooled(pooled))
+    seen = [r.record for r in runs if r.data.get("night_in_training_set")]
+    if seen:
+        print(
+            f"  !! {len(seen)} of {len(runs)} nights were in the shipped model's training set:"
+            "\n  !! their agreement is optimistic. Held-out (leave-one-subject-out) figures are"
+            "\n  !! in models/live.md."
+        )
     print()
     print(format_bland_altman(ba))
     print()

@@ -144,7 +144,9 @@ def cross_validate(nights: list[dict[str, np.ndarray]]) -> dict[str, object]:
     }
 
 
-def export(model, out: Path, metrics: dict[str, object], data_desc: str) -> None:  # type: ignore[no-untyped-def]
+def export(  # type: ignore[no-untyped-def]
+    model, out: Path, metrics: dict[str, object], data_desc: str, records: list[str]
+) -> None:
     """Write live.onnx, live.json (the card the stager checks) and check ONNX/LightGBM parity."""
     import onnxruntime as ort
     from onnxmltools import convert_lightgbm
@@ -162,6 +164,7 @@ def export(model, out: Path, metrics: dict[str, object], data_desc: str) -> None
         "feature_names": list(FEATURE_NAMES),
         "classes": list(STAGE_NAMES),
         "trained_on": data_desc,
+        "training_records": records,
         "metrics": metrics,
     }
     (out / "live.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
@@ -264,7 +267,8 @@ def main() -> None:
         f"epochs (+{int(keep.sum()) - n_expert} scripted awake-in-bed), rendered through the radar "
         f"simulator (scene {SCENE})"
     )
-    export(model, args.out, {"loso": cv}, desc)
+    records = sorted(str(n["record"]) for n in nights)
+    export(model, args.out, {"loso": cv}, desc, records)
     write_model_card(args.out, cv, desc, time.time() - t0)
     p = cv["pooled"]
     log.info(
