@@ -147,8 +147,9 @@ def simulate_night(
             t0 = time.perf_counter()
             asyncio.run(daemon.run())
             wall_s = time.perf_counter() - t0
+            seen = sleeper.record in stager.card.training_records
             return _report(
-                daemon, store, radar.truth, start_s, tz, sleeper.record, scene, wall_s, cfg
+                daemon, store, radar.truth, start_s, tz, sleeper.record, scene, wall_s, cfg, seen
             )
     finally:
         if tmp is not None:
