@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--alarm", default="", metavar="HH:MM", help="local alarm time")
     s.add_argument("--db", type=Path, help="SQLite store to write (default: a temporary file)")
     s.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
-    s.add_argument("--seed", type=int, default=0, help="scene seed")
+    s.add_argument("--seed", type=int, help="scene seed (default: the config's, 0)")
     s.add_argument("--config", type=Path, help="config file (default: built-in defaults)")
     s.add_argument("--list-scenes", action="store_true", help="list the scenes and exit")
 
@@ -93,8 +93,10 @@ def _parser() -> argparse.ArgumentParser:
 # -- commands ------------------------------------------------------------------------------------
 def _cmd_config_check(args: argparse.Namespace) -> int:
     from appliance.config import DEFAULT_CONFIG_PATH, load_config
+    from appliance.runtime import check_simulator
 
     cfg = load_config(args.path)
+    check_simulator(cfg)
     src = args.path or DEFAULT_CONFIG_PATH
     print(f"# {src}: valid" + ("" if src.exists() else " (file absent: defaults)"))
     print(_to_toml(cfg.model_dump()))
@@ -126,6 +128,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scene=args.scene,
         night=args.night,
         speed=args.speed,
+        verbose=args.verbose,
     )
 
 

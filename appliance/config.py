@@ -47,10 +47,18 @@ class RadarConfig(_Section):
     type: Literal["simulated"] = Field(
         "simulated", description="Radar source: 'simulated' (the scene twin); drivers come later."
     )
-    frame_rate_hz: float = Field(20.0, ge=5.0, le=100.0, description="Frame rate, Hz.")
+    frame_rate_hz: float = Field(20.0, ge=10.0, le=100.0, description="Frame rate, Hz.")
     range_start_m: float = Field(0.3, ge=0.1, le=3.0, description="Nearest range bin, metres.")
     range_end_m: float = Field(2.0, ge=0.3, le=5.0, description="Farthest range bin, metres.")
     range_step_m: float = Field(0.06, gt=0.0025, le=0.3, description="Bin spacing, metres.")
+
+    @field_validator("frame_rate_hz")
+    @classmethod
+    def _whole_tens(cls, v: float) -> float:
+        # The DSP decimates to 10 Hz and works in whole seconds of frames.
+        if abs(v / 10.0 - round(v / 10.0)) > 1e-9:
+            raise ValueError("must be a multiple of 10 Hz (10, 20, 30, ...)")
+        return v
 
     @model_validator(mode="after")
     def _range_order(self) -> RadarConfig:

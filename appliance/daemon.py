@@ -26,13 +26,14 @@ from appliance.alarm import AlarmTask
 from appliance.clock import Clock, VirtualClock
 from appliance.config import Config
 from appliance.epochs import FEATURE_NAMES
+from appliance.errors import StoreError
 from appliance.frames import EPOCH_S, SessionEvent, StagedEpoch, TrackedSecond, stage_name
 from appliance.metrics import sleep_metrics
 from appliance.pipeline import Pipeline
 from appliance.report_data import session_hypnogram
 from appliance.session import NightSummary, SessionTracker, SessionUpdate
 from appliance.staging import Stager
-from appliance.store import Store
+from appliance.store import SessionRow, Store
 from hardware.radar.source import RadarSource
 from hardware.speaker import Speaker
 
@@ -46,7 +47,7 @@ _BACKOFF_MAX_S = 60.0
 
 @dataclass(slots=True)
 class DaemonStatus:
-    """The latest values, for logs now and the control API later (replaced, never mutated)."""
+    """The latest values, for logs now and the control API later."""
 
     second: TrackedSecond | None = None
     epoch: StagedEpoch | None = None
@@ -94,8 +95,9 @@ class Daemon:
         self.summaries: list[tuple[int, NightSummary]] = []
         self.alarm_events: list[SessionEvent] = []
         self._session_id: int | None = None
+        self._session_start_s: float | None = None
+        self._store_failing = False
         self._stop = asyncio.Event()
-        self._radar_done = asyncio.Event()
 
     # -- supervision ---------------------------------------------------------------------------
     async def _supervise(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
@@ -145,9 +147,10 @@ class Daemon:
 
         Its stored epochs are kept and summarised; resuming it instead is the session issue's.
         """
-        row = self.store.open_session()
-        if row is None:
-            return
+        while (row := self.store.open_session()) is not None:
+            self._close_one(row)
+
+    def _close_one(self, row: SessionRow) -> None:
         t0, hyp = session_hypnogram(self.store, row)
         end_s = t0 + len(hyp) * EPOCH_S if len(hyp) else row.started_s
         metrics = sleep_metrics(hyp)
@@ -195,7 +198,6 @@ class Daemon:
         for ep in self.pipeline.flush().epochs:
             self._on_epoch(ep)
         self._apply(self.sessions.flush())
-        self._radar_done.set()
         log.info("radar source ended")
         if self.finite_source:
             await self._finish_virtual_night()
@@ -224,32 +226,40 @@ class Daemon:
         self._apply(self.sessions.update(ep))
 
     def _apply(self, up: SessionUpdate) -> None:
+        """Store what the session tracker decided; a failing store costs data, never the night."""
         if up.started_s is not None:
-            self._session_id = self.store.start_session(
-                up.started_s, tz=self.tz.key, source=self.cfg.radar.type
-            )
-            self.status.session_id = self._session_id
-            log.info("session %d started", self._session_id)
-        sid = self._session_id
+            self._session_start_s = up.started_s
         for ev in up.events:
             self._log_event(ev)
-        if sid is not None:
-            for ep in up.epochs:
-                self.store.add_epoch(sid, ep, FEATURE_NAMES)
-            for ev in up.events:
-                self.store.add_event(sid, ev)
-        if up.closed is not None and sid is not None:
-            self.store.close_session(sid, up.closed.end_s, up.closed.to_dict())
-            self.summaries.append((sid, up.closed))
+        try:
+            if self._session_id is None and self._session_start_s is not None:
+                # Lazily, so that a store that failed at the start still gets the session later.
+                self._session_id = self.store.start_session(
+                    self._session_start_s, tz=self.tz.key, source=self.cfg.radar.type
+                )
+                self.status.session_id = self._session_id
+                log.info("session %d started", self._session_id)
+            sid = self._session_id
+            if sid is not None:
+                for ep in up.epochs:
+                    self.store.add_epoch(sid, ep, FEATURE_NAMES)
+                for ev in up.events:
+                    self.store.add_event(sid, ev)
+                if up.closed is not None:
+                    self.store.close_session(sid, up.closed.end_s, up.closed.to_dict())
+                    self.summaries.append((sid, up.closed))
+            if self._store_failing:
+                log.info("store available again")
+                self._store_failing = False
+        except StoreError as e:
+            if not self._store_failing:
+                log.error("store unavailable: %s", e)
+                self._store_failing = True
+        if up.closed is not None:
             m = up.closed.metrics
-            log.info(
-                "session %d closed tib=%.0f min tst=%.0f min se=%.0f%%",
-                sid,
-                m.tib_min,
-                m.tst_min,
-                m.se_pct,
-            )
+            log.info("session closed tib=%.0f min tst=%.0f min", m.tib_min, m.tst_min)
             self._session_id = None
+            self._session_start_s = None
             self.status.session_id = None
 
     def _on_alarm_event(self, ev: SessionEvent) -> None:

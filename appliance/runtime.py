@@ -1,7 +1,8 @@
 """Building a running appliance from a config: the pieces `appliance run` puts together.
 
-This is the only module that picks concrete devices: the simulated twins off the Pi now, the real
-drivers as the hardware issues add them (hardware/board.py reports what is present).
+This module picks the concrete devices for `appliance run`: the simulated radar until its drivers
+land, the ALSA speaker on a Pi (hardware/board.py reports what is present); `appliance simulate`
+always uses the twins (appliance/simulation.py).
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ import asyncio
 import logging
 from pathlib import Path
 
-from appliance.clock import ScaledClock
+from appliance.clock import Clock, RealClock, ScaledClock
 from appliance.config import Config, load_config, resolve_timezone
 from appliance.daemon import Daemon
-from appliance.errors import ApplianceError, DataError
+from appliance.errors import ConfigError
 from appliance.staging import Stager
 from appliance.store import Store
-from hardware.board import detect_board
-from hardware.speaker import SimulatedSpeaker
+from hardware.board import Board, detect_board
+from hardware.speaker import AplaySpeaker, SimulatedSpeaker, Speaker
 
-__all__ = ["STORE_FILE", "run_daemon"]
+__all__ = ["STORE_FILE", "check_simulator", "run_daemon"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,36 @@ def _override(cfg: Config, scene: str | None, night: Path | None, speed: float |
     return parse_config(data)
 
 
+def check_simulator(cfg: Config) -> None:
+    """The checks of `[simulator]` that need the simulator itself (run and config check share it).
+
+    Raises:
+        ConfigError: an unknown scene, or a night file that does not exist.
+    """
+    from hardware.radar.scene import SCENES
+
+    sim = cfg.simulator
+    if sim.scene not in SCENES:
+        raise ConfigError(
+            "simulator.scene", f"unknown scene {sim.scene!r}; known: {', '.join(SCENES)}"
+        )
+    for key in ("night", "partner_night"):
+        value = getattr(sim, key)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"simulator.{key}", f"no such file {value}")
+
+
+def _speaker(board: Board) -> Speaker:
+    """ALSA where `aplay` exists on a Pi; the simulated twin elsewhere."""
+    aplay = AplaySpeaker()
+    if board.is_pi and aplay.available():
+        log.info("speaker: ALSA (aplay)")
+        return aplay
+    if board.is_pi:
+        log.warning("speaker: aplay not found; the alarm has no sound (install alsa-utils)")
+    return SimulatedSpeaker()
+
+
 def run_daemon(
     *,
     config_path: Path | None,
@@ -50,6 +81,7 @@ def run_daemon(
     scene: str | None = None,
     night: Path | None = None,
     speed: float | None = None,
+    verbose: bool = False,
 ) -> int:
     """Load the config, build devices and stages, and run the daemon until SIGTERM/SIGINT.
 
@@ -58,31 +90,29 @@ def run_daemon(
     """
     import time
 
-    from hardware.radar.simulated import SimulatedRadar
-
     from hardware.radar.night import default_night_path, load_night
     from hardware.radar.scene import build_scene
+    from hardware.radar.simulated import SimulatedRadar
 
     cfg = _override(load_config(config_path), scene, night, speed)
-    logging.getLogger().setLevel(cfg.log_level)
+    if not verbose:
+        logging.getLogger().setLevel(cfg.log_level)
     tz = resolve_timezone(cfg)
     board = detect_board(cfg)
     for dev in board.devices:
         log.info("device %s: %s (%s)", dev.role, dev.name, "present" if dev.present else "missing")
-    directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
-    store = Store.open(directory / STORE_FILE)
-    log.info("store %s", directory / STORE_FILE)
+    # Everything that can fail on the user's input is checked before the store is touched.
     stager = Stager()
     sim = cfg.simulator
     sleeper = load_night(Path(sim.night) if sim.night else default_night_path("sleeper"))
     partner = load_night(
         Path(sim.partner_night) if sim.partner_night else default_night_path("partner")
     )
-    try:
-        the_scene = build_scene(sim.scene, sleeper, partner, sim.seed)
-    except KeyError:
-        raise DataError(f"simulator.scene: unknown scene {sim.scene!r}") from None
-    clock = ScaledClock(time.time(), sim.speed)
+    check_simulator(cfg)
+    the_scene = build_scene(sim.scene, sleeper, partner, sim.seed)
+    # At speed 1 the wall clock itself: a Pi without an RTC corrects its time after boot, and
+    # the alarm must follow the corrected local time.
+    clock: Clock = RealClock() if sim.speed == 1.0 else ScaledClock(time.time(), sim.speed)
     radar = SimulatedRadar(the_scene, cfg.radar, start_s=clock.now(), seed=sim.seed)
     log.info(
         "simulated radar scene=%s night=%s speed=%gx bins=%d",
@@ -91,15 +121,17 @@ def run_daemon(
         sim.speed,
         cfg.radar.n_bins,
     )
+    speaker = _speaker(board)
+    directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
+    store = Store.open(directory / STORE_FILE)
+    log.info("store %s", directory / STORE_FILE)
     daemon = Daemon(
-        cfg, clock=clock, radar=radar, speaker=SimulatedSpeaker(), store=store, stager=stager, tz=tz
+        cfg, clock=clock, radar=radar, speaker=speaker, store=store, stager=stager, tz=tz
     )
     try:
         asyncio.run(daemon.run())
     except KeyboardInterrupt:
         pass
-    except ApplianceError:
-        raise
     finally:
         store.close()
     return 0

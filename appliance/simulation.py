@@ -29,11 +29,11 @@ from appliance.alarm import next_occurrence
 from appliance.clock import VirtualClock, local_datetime
 from appliance.config import Config, parse_config, resolve_timezone
 from appliance.daemon import Daemon
-from appliance.errors import DataError
 from appliance.frames import ABSENT, EPOCH_S, UNSCORED, stage_name
 from appliance.metrics import agreement, sleep_metrics
 from appliance.report import format_report
 from appliance.report_data import epoch_rows, session_hypnogram
+from appliance.runtime import check_simulator
 from appliance.staging import Stager
 from appliance.store import Store
 from hardware.radar.night import default_night_path, load_night
@@ -100,34 +100,46 @@ def simulate_night(
     *,
     night: Path | None,
     partner: Path | None = None,
-    scene: str = "reading-then-sleep",
+    scene: str | None = None,
     alarm: str = "",
     db: Path | None = None,
-    seed: int = 0,
+    seed: int | None = None,
+    model: Path | None = None,
 ) -> SimulationResult:
     """Simulate one night end to end and build its morning report.
 
+    `scene` and `seed` default to the config's `[simulator]` values; `model` is an ONNX stager
+    other than the shipped one (e.g. a cross-validation fold's model that never saw this night's
+    subject).
+
     Raises:
-        DataError: unknown scene, unreadable night.
-        ConfigError: a bad alarm time.
+        DataError: an unreadable night.
+        ConfigError: a bad alarm time, scene or seed.
         StoreError: the store cannot be written.
     """
-    if scene not in SCENES:
-        raise DataError(f"--scene: unknown scene {scene!r}; known: {', '.join(SCENE_NAMES)}")
     data = cfg.model_dump()
     if alarm:
         data["alarm"]["time"] = alarm
+    if scene is not None:
+        data["simulator"]["scene"] = scene
+    if seed is not None:
+        data["simulator"]["seed"] = seed
     cfg = parse_config(data)
+    check_simulator(cfg)
+    scene, seed = cfg.simulator.scene, cfg.simulator.seed
     tz = resolve_timezone(cfg)
-    sleeper = load_night(night or default_night_path("sleeper"))
-    partner_night = load_night(partner or default_night_path("partner"))
+    sim = cfg.simulator
+    sleeper = load_night(night or (Path(sim.night) if sim.night else default_night_path("sleeper")))
+    partner_night = load_night(
+        partner or (Path(sim.partner_night) if sim.partner_night else default_night_path("partner"))
+    )
     the_scene = build_scene(scene, sleeper, partner_night, seed)
     start_s = place_night(the_scene.recording_start_s, sleeper.duration_s, cfg.alarm.time, tz)
     clock = VirtualClock(start_s)
     radar = SimulatedRadar(the_scene, cfg.radar, start_s=start_s, seed=seed)
     speaker = SimulatedSpeaker(clock)
 
-    stager = Stager()
+    stager = Stager(model)
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if db is None:
         tmp = tempfile.TemporaryDirectory(prefix="appliance-sim-")

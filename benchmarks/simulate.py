@@ -31,6 +31,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -239,14 +240,14 @@ def peak_rss_mb() -> float:
     return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
 
 
-def run_night(cfg: Config, path: Path, scene: str) -> NightRun:
+def run_night(cfg: Config, path: Path, scene: str, model: Path | None = None) -> NightRun:
     """Simulate one night end to end (alarm `ALARM`, a temporary store) and time the call.
 
     Raises:
         ApplianceError: as `simulate_night` (unreadable night, bad scene, store error).
     """
     t0 = time.perf_counter()
-    result = simulate_night(cfg, night=path, scene=scene, alarm=ALARM, db=None)
+    result = simulate_night(cfg, night=path, scene=scene, alarm=ALARM, db=None, model=model)
     call_s = time.perf_counter() - t0
     return NightRun(path=path, call_s=call_s, data=result.data, rss_mb=peak_rss_mb())
 
@@ -285,7 +286,7 @@ def _drain(radar: SimulatedRadar, consume: Callable[[RadarFrames], object] | Non
 
 
 def stage_breakdown(
-    cfg: Config, path: Path, scene: str, *, seed: int = 0
+    cfg: Config, path: Path, scene: str, *, seed: int = 0, model: Path | None = None
 ) -> tuple[StageBreakdown, NightRun]:
     """Time the chain's stages on one night, in this process.
 
@@ -331,7 +332,7 @@ def stage_breakdown(
     t1 = time.perf_counter()
     pipe.flush()
     record("(c) DSP+presence+tracking+epochs", front_s + time.perf_counter() - t1)
-    run = run_night(cfg, path, scene)
+    run = run_night(cfg, path, scene, model)
     out.night = run.record
     record("(d) simulate_night, daemon run", run.wall_s)
     record("(d') simulate_night, whole call", run.call_s)
@@ -539,7 +540,45 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scene", default="reading-then-sleep", choices=SCENE_NAMES)
     p.add_argument("--json", type=Path, help="write every figure (and each night's data) here")
     p.add_argument("--limit", type=int, help="benchmark only the first N nights by name")
+    p.add_argument(
+        "--held-out",
+        action="store_true",
+        help="score each night with a model trained without its subject (needs the train extra)",
+    )
     return p
+
+
+class HeldOutModels:
+    """Leave-one-subject-out stagers: night → an ONNX model trained on the other subjects.
+
+    Uses the training code (`models.train_live`, the `train` extra) on the nights in the same
+    folder, so every figure the benchmark prints is on a subject the model has never seen.
+    """
+
+    def __init__(self, nights_dir: Path, workdir: Path) -> None:
+        from models.train_live import load_all
+
+        self._nights = load_all(nights_dir, _REPO / ".cache" / "features", jobs=2)
+        self._dir = workdir
+        self._models: dict[str, Path] = {}
+
+    def for_night(self, path: Path) -> Path:
+        """The held-out model of the subject of night `path` (trained once per subject)."""
+        from hardware.radar.night import load_night
+        from models.train_live import export, fit
+
+        subject = load_night(path).subject
+        if subject not in self._models:
+            train = [n for n in self._nights if str(n["subject"]) != subject]
+            x = np.vstack([n["x"] for n in train])
+            y = np.concatenate([n["y"] for n in train])
+            keep = y >= 0
+            out = self._dir / subject
+            out.mkdir(parents=True, exist_ok=True)
+            records = sorted(str(n["record"]) for n in train)
+            export(fit(x[keep], y[keep]), out, {}, f"held out {subject}", records)
+            self._models[subject] = out / "live.onnx"
+        return self._models[subject]
 
 
 def _progress(msg: str) -> None:
@@ -563,13 +602,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[NightRun] = []
     failed: list[dict[str, str]] = []
     breakdown: StageBreakdown | None = None
+    tmp = tempfile.TemporaryDirectory(prefix="bench-heldout-")
+    held_out: HeldOutModels | None = None
+    if args.held_out:
+        _progress("training a held-out model per subject (train extra) ...")
+        held_out = HeldOutModels(paths[0].parent, Path(tmp.name))
     for i, path in enumerate(paths):
         _progress(f"[{i + 1}/{len(paths)}] {path.name} ...")
         try:
+            model = held_out.for_night(path) if held_out is not None else None
             if breakdown is None:
-                breakdown, run = stage_breakdown(cfg, path, args.scene)
+                breakdown, run = stage_breakdown(cfg, path, args.scene, model=model)
             else:
-                run = run_night(cfg, path, args.scene)
+                run = run_night(cfg, path, args.scene, model)
         except ApplianceError as e:
             log.error("night %s failed: %s", path, e)
             failed.append({"path": str(path), "error": str(e)})

@@ -102,7 +102,7 @@ def load_all(data: Path, cache: Path, jobs: int) -> list[dict[str, np.ndarray]]:
     return out
 
 
-def _fit(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+def fit(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
     """Fit LightGBM with balanced class weights (deep and REM are rare in these nights)."""
     import lightgbm as lgb
 
@@ -123,7 +123,7 @@ def cross_validate(nights: list[dict[str, np.ndarray]]) -> dict[str, object]:
         x = np.vstack([n["x"] for n in train])
         y = np.concatenate([n["y"] for n in train])
         keep = y >= 0
-        model = _fit(x[keep], y[keep])
+        model = fit(x[keep], y[keep])
         # Scored on the experts' epochs only.
         yt = np.concatenate([np.where(n["expert"], n["y"], -1) for n in test])
         pt = model.predict(np.vstack([n["x"] for n in test]))
@@ -259,7 +259,7 @@ def main() -> None:
     x = np.vstack([n["x"] for n in nights])
     y = np.concatenate([n["y"] for n in nights])
     keep = y >= 0
-    model = _fit(x[keep], y[keep])
+    model = fit(x[keep], y[keep])
     n_subjects = len({str(n["subject"]) for n in nights})
     n_expert = int(sum(int(n["expert"].sum()) for n in nights))
     desc = (
