@@ -428,8 +428,14 @@ class AlarmTask:
             log.warning("speaker not available; the alarm will keep trying to ring it")
         try:
             after_s = self._clock.now()
+            # Restarted by the supervisor mid-window or while ringing: carry on with today's
+            # alarm instead of arming tomorrow's.
+            resume = self._alarm if self._alarm is not None and not self._alarm.done else None
+            if resume is not None and resume.state == "ringing":
+                self._next_play_s = self._clock.now()  # the crash silenced it: sound again
             while True:
-                alarm = self._arm(after_s)
+                alarm = resume or self._arm(after_s)
+                resume = None
                 last_now = self._clock.now()
                 while not alarm.done:
                     now = self._clock.now()

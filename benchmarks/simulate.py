@@ -565,18 +565,18 @@ class HeldOutModels:
     def for_night(self, path: Path) -> Path:
         """The held-out model of the subject of night `path` (trained once per subject)."""
         from hardware.radar.night import load_night
-        from models.train_live import export, fit
+        from models.train_live import export, fit_without
 
         subject = load_night(path).subject
         if subject not in self._models:
-            train = [n for n in self._nights if str(n["subject"]) != subject]
-            x = np.vstack([n["x"] for n in train])
-            y = np.concatenate([n["y"] for n in train])
-            keep = y >= 0
+            others = {str(n["subject"]) for n in self._nights} - {subject}
+            if not others:
+                raise ApplianceError("--held-out needs nights of at least two subjects")
             out = self._dir / subject
             out.mkdir(parents=True, exist_ok=True)
-            records = sorted(str(n["record"]) for n in train)
-            export(fit(x[keep], y[keep]), out, {}, f"held out {subject}", records)
+            records = sorted(str(n["record"]) for n in self._nights if str(n["subject"]) != subject)
+            model = fit_without(self._nights, {subject})
+            export(model, out, {}, f"held out {subject}", records)
             self._models[subject] = out / "live.onnx"
         return self._models[subject]
 

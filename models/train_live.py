@@ -9,7 +9,8 @@ device's own DSP → presence → tracking → epoch features, so the model lear
 will see on the device. Labels are the experts' stages of the epochs they scored, plus WAKE for the
 scene's scripted awake-in-bed time (neither ever an input to the simulator); every figure on the
 card is measured on expert-scored epochs only. Evaluation is leave-one-subject-out (slp01a/b and
-slp02a/b are one subject each); the shipped model is then fitted on all nights. Needs the `train`
+slp02a/b are one subject each); the shipped model is then fitted on all nights but those of the
+subjects whose nights ship as the simulator's demo (SHIPPED_RECORDS). Needs the `train`
 extra (LightGBM, onnxmltools).
 """
 
@@ -26,9 +27,10 @@ import numpy as np
 
 from appliance.config import Config
 from appliance.epochs import FEATURE_NAMES
-from appliance.frames import STAGE_NAMES
+from appliance.frames import ABSENT, STAGE_NAMES
 from appliance.metrics import agreement
 from appliance.pipeline import Pipeline
+from appliance.staging import MIN_PRESENT_FRACTION
 from hardware.radar.night import load_night
 from hardware.radar.scene import build_scene
 from hardware.radar.simulated import SimulatedRadar
@@ -36,6 +38,10 @@ from hardware.radar.simulated import SimulatedRadar
 log = logging.getLogger("models.train_live")
 
 SCENE = "reading-then-sleep"
+_PRESENT = FEATURE_NAMES.index("present_frac")
+SHIPPED_RECORDS = ("slp61", "slp04")
+"""Nights the package ships as the simulator's sleeper and partner: their subjects are left out
+of the shipped model's fit, so the out-of-the-box `appliance simulate` is on unseen subjects."""
 PARAMS = {
     "n_estimators": 300,
     "learning_rate": 0.03,
@@ -84,9 +90,29 @@ def night_features(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+def code_version() -> str:
+    """Hash of the code that turns a night into features (simulator, DSP, ..., epochs).
+
+    The feature cache is keyed on it, so a change anywhere in that chain re-renders the nights
+    instead of training on stale features.
+    """
+    import hashlib
+
+    import appliance
+    import hardware
+
+    h = hashlib.sha256(SCENE.encode())
+    roots = (Path(appliance.__file__).parent, Path(hardware.__file__).parent)
+    names = ("dsp.py", "presence.py", "tracking.py", "epochs.py", "pipeline.py", "config.py")
+    files = [roots[0] / n for n in names] + sorted(roots[1].glob("radar/*.py"))
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def load_all(data: Path, cache: Path, jobs: int) -> list[dict[str, np.ndarray]]:
-    """Features of every night in `data`, cached in `cache` (keyed by file name)."""
-    cache = cache / SCENE
+    """Features of every night in `data`, cached in `cache` under the code version."""
+    cache = cache / f"{SCENE}-{code_version()}"
     cache.mkdir(parents=True, exist_ok=True)
     paths = sorted(data.glob("*.npz"))
     todo = [p for p in paths if not (cache / p.name).exists()]
@@ -113,20 +139,33 @@ def fit(x: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
     return model
 
 
+def fit_without(nights: list[dict[str, np.ndarray]], subjects: set[str]):  # type: ignore[no-untyped-def]
+    """Fit on every night whose subject is not in `subjects`.
+
+    Raises:
+        ValueError: no night is left to fit on.
+    """
+    train = [n for n in nights if str(n["subject"]) not in subjects]
+    if not train:
+        raise ValueError("no night left to train on")
+    x = np.vstack([n["x"] for n in train])
+    y = np.concatenate([n["y"] for n in train])
+    keep = y >= 0
+    return fit(x[keep], y[keep])
+
+
 def cross_validate(nights: list[dict[str, np.ndarray]]) -> dict[str, object]:
     """Leave-one-subject-out predictions; pooled and per-subject agreement."""
     subjects = sorted({str(n["subject"]) for n in nights})
     truth_all, pred_all, per_subject = [], [], {}
     for s in subjects:
-        train = [n for n in nights if str(n["subject"]) != s]
         test = [n for n in nights if str(n["subject"]) == s]
-        x = np.vstack([n["x"] for n in train])
-        y = np.concatenate([n["y"] for n in train])
-        keep = y >= 0
-        model = fit(x[keep], y[keep])
-        # Scored on the experts' epochs only.
+        model = fit_without(nights, {s})
+        # Scored on the experts' epochs only, and gated as the device's Stager gates: an epoch
+        # with the user seen less than half of it is ABSENT, which counts as wake.
         yt = np.concatenate([np.where(n["expert"], n["y"], -1) for n in test])
-        pt = model.predict(np.vstack([n["x"] for n in test]))
+        xt = np.vstack([n["x"] for n in test])
+        pt = np.where(xt[:, _PRESENT] < MIN_PRESENT_FRACTION, ABSENT, model.predict(xt))
         a = agreement(yt, pt)
         per_subject[s] = {"kappa": a.kappa, "accuracy": a.accuracy, "epochs": a.n_epochs}
         truth_all.append(yt)
@@ -256,18 +295,19 @@ def main() -> None:
     t0 = time.time()
     nights = load_all(args.data, args.cache, args.jobs)
     cv = cross_validate(nights)
-    x = np.vstack([n["x"] for n in nights])
-    y = np.concatenate([n["y"] for n in nights])
-    keep = y >= 0
-    model = fit(x[keep], y[keep])
-    n_subjects = len({str(n["subject"]) for n in nights})
-    n_expert = int(sum(int(n["expert"].sum()) for n in nights))
+    shipped = {str(n["subject"]) for n in nights if str(n["record"]) in SHIPPED_RECORDS}
+    fit_nights = [n for n in nights if str(n["subject"]) not in shipped]
+    model = fit_without(nights, shipped)
+    keep = np.concatenate([n["y"] for n in fit_nights]) >= 0
+    n_subjects = len({str(n["subject"]) for n in fit_nights})
+    n_expert = int(sum(int(n["expert"].sum()) for n in fit_nights))
     desc = (
-        f"{len(nights)} nights / {n_subjects} subjects of MIT-BIH slpdb, {n_expert} expert-scored "
+        f"{len(fit_nights)} nights / {n_subjects} subjects of MIT-BIH slpdb (all but the shipped "
+        f"demo nights' subjects {', '.join(sorted(shipped))}), {n_expert} expert-scored "
         f"epochs (+{int(keep.sum()) - n_expert} scripted awake-in-bed), rendered through the radar "
         f"simulator (scene {SCENE})"
     )
-    records = sorted(str(n["record"]) for n in nights)
+    records = sorted(str(n["record"]) for n in fit_nights)
     export(model, args.out, {"loso": cv}, desc, records)
     write_model_card(args.out, cv, desc, time.time() - t0)
     p = cv["pooled"]

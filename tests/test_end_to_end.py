@@ -21,7 +21,6 @@ from appliance.simulation import SimulationResult, simulate_night
 from appliance.store import Store
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-NIGHT = SHARED_DATA / "slpdb_slp45.npz"
 STAGES = {"wake", "light", "deep", "rem", "absent"}
 METRIC_KEYS = {
     "tib_min",
@@ -34,11 +33,12 @@ METRIC_KEYS = {
     "rem_min",
 }
 
-# Floors for the first live stager, set from what it measures on this night (slp45,
-# reading-then-sleep, seed 0: accuracy 0.54, kappa 0.29 on 756 scored epochs) minus a margin
-# for model retraining and numeric drift. Raise them as the stager improves.
-ACCURACY_FLOOR = 0.45
-KAPPA_FLOOR = 0.15
+# The shipped default night (slp61) belongs to a subject the shipped model was NOT trained on
+# (models/train_live.py, SHIPPED_RECORDS), so these are held-out floors: the first live stager
+# measured accuracy 0.60, kappa 0.28 on its 720 scored epochs (reading-then-sleep, seed 0); the
+# floors leave a margin for retraining and numeric drift. Raise them as the stager improves.
+ACCURACY_FLOOR = 0.50
+KAPPA_FLOOR = 0.18
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Night:
     db = tmp_path_factory.mktemp("night") / "night.sqlite"
     result = simulate_night(
         Config(),
-        night=NIGHT if NIGHT.exists() else None,  # else the shipped default night (also slp45)
+        night=None,  # the shipped default night: held out from the shipped model
         scene="reading-then-sleep",
         alarm="07:00",
         db=db,
@@ -154,7 +154,7 @@ def test_truth_and_device_time_in_bed_agree(night: Night) -> None:
     dev = night.data["metrics"]["tib_min"]
     tru = night.data["truth_metrics"]["tib_min"]
     assert abs(dev - tru) <= 15.0
-    assert 400.0 <= tru <= 480.0  # slp45: 7 h 19 min recorded
+    assert 380.0 <= tru <= 480.0  # slp61: 6 h 10 min recorded, plus the reading time
 
 
 def test_agreement_with_the_experts(night: Night) -> None:
@@ -163,6 +163,7 @@ def test_agreement_with_the_experts(night: Night) -> None:
     conf = a["confusion"]
     assert len(conf) == 4 and all(len(row) == 4 for row in conf)
     assert sum(map(sum, conf)) == a["n_epochs"] > 600
+    assert night.data["night_in_training_set"] is False
     assert a["accuracy"] == pytest.approx(sum(conf[k][k] for k in range(4)) / a["n_epochs"])
     assert a["accuracy"] > ACCURACY_FLOOR
     assert -1.0 <= a["kappa"] <= 1.0
@@ -189,7 +190,8 @@ def test_text_report(night: Night) -> None:
     assert "Cohen's kappa" in text
     assert "Alarm" in text
     assert "07:00" in text
-    assert "Night of slp45" in text
+    assert "Night of slp61" in text
+    assert "trained on" not in text  # a held-out night carries no training-set warning
     assert max(len(line) for line in text.splitlines()) <= 100
 
 

@@ -67,7 +67,7 @@ _RECORD_START_MARKER = 9
 _STAGE_LUT = np.array(
     [UNSCORED, Stage.WAKE, Stage.LIGHT, Stage.LIGHT, Stage.DEEP, Stage.REM], dtype=np.int8
 )
-_SHIPPED = {"sleeper": "slpdb_slp45.npz", "partner": "slpdb_slp04.npz"}
+_SHIPPED = {"sleeper": "slpdb_slp61.npz", "partner": "slpdb_slp04.npz"}
 
 
 def map_stages(raw: np.ndarray) -> np.ndarray:
@@ -212,7 +212,7 @@ def default_night_path(role: Literal["sleeper", "partner"]) -> Path:
     """Return the shipped night that drives a role.
 
     Args:
-        role: "sleeper" (slpdb slp45) or "partner" (slpdb slp04).
+        role: "sleeper" (slpdb slp61) or "partner" (slpdb slp04).
 
     Returns:
         Path of the packaged `.npz`.

@@ -88,7 +88,8 @@ class Driver:
         return _build_physiology(self, float(frame_rate_hz))
 
 
-@functools.lru_cache(maxsize=8)
+# Small: one 8-h body model is ~50 MB; the cache only spares re-building the same scene twice.
+@functools.lru_cache(maxsize=2)
 def _build_physiology(driver: Driver, frame_rate_hz: float) -> Physiology:
     return Physiology(
         driver.night,
@@ -398,7 +399,7 @@ def build_scene(
 
     Args:
         name: A key of `SCENES`.
-        sleeper: The user's recorded night; None = the shipped default (slpdb slp45).
+        sleeper: The user's recorded night; None = the shipped default (slpdb slp61).
         partner: The partner's recorded night; None = the shipped default (slpdb slp04).
         seed: Scene seed (times, distances, bodies), >= 0.
         empty_duration_s: Length of the empty-room scenes, seconds.

@@ -753,3 +753,32 @@ class SteppableClock:
             if self._changed is None:
                 self._changed = asyncio.Event()
             await self._changed.wait()
+
+
+def test_a_restarted_alarm_task_keeps_todays_alarm() -> None:
+    """The supervisor restarts a crashed run(): today's ringing alarm goes on ringing."""
+    tz = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 1, 13, 6, 40, tzinfo=tz).timestamp()
+    set_s = datetime(2026, 1, 13, 7, 0, tzinfo=tz).timestamp()
+    clock = VirtualClock(start)
+    speaker = SimulatedSpeaker(clock)
+    task = AlarmTask(clock, speaker, AlarmConfig(time="07:00", window_min=30.0), tz)
+
+    async def main() -> None:
+        first = asyncio.create_task(task.run())
+        await asyncio.sleep(0)  # let it arm at 06:40
+        await clock.run_until(set_s + 2.0)
+        first.cancel()  # as if it had crashed while ringing
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        second = asyncio.create_task(task.run())
+        await asyncio.sleep(0)
+        await clock.run_until(set_s + 30.0)
+        second.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await second
+
+    asyncio.run(main())
+    plays = [t for t, kind in speaker.events if kind == "play"]
+    assert plays and set_s <= plays[0] <= set_s + 1.0
+    assert any(t > set_s + 2.0 for t in plays)  # still ringing after the restart, not tomorrow

@@ -190,12 +190,9 @@ def test_scaled_clock_sleeps_a_fraction_of_real_time(monkeypatch: pytest.MonkeyP
     assert asked == [pytest.approx(0.2), 0.0]
 
 
-def test_scaled_clock_real_sleep_is_fast() -> None:
-    """A generous wall-clock bound only: 30 virtual seconds at 1000x take far below 3 s."""
+def test_scaled_clock_sleep_reaches_its_virtual_time() -> None:
     c = ScaledClock(T0, speed=1000.0)
-    t = time.perf_counter()
     asyncio.run(c.sleep(30.0))
-    assert time.perf_counter() - t < 3.0
     assert c.now() >= T0 + 30.0
 
 

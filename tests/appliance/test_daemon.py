@@ -327,7 +327,7 @@ def test_alarm_rings_while_a_radar_read_blocks(tmp_path: Path, stager: Stager) -
         rang = asyncio.run(main())
         assert radar.released == [True]  # the loop kept running while read() blocked
         assert rang, "the alarm did not ring while the radar read blocked"
-        assert SET_S <= rang[0] < SET_S + 3.0
+        assert SET_S <= rang[0] < SET_S + 10.0  # frozen, it would ring ~14 virtual s late
 
 
 # -- stop and restart -------------------------------------------------------------------------

@@ -43,10 +43,11 @@ def _check_against_raw(path: Path, night: Night) -> None:
 def test_shipped_sleeper_loads_and_maps() -> None:
     path = default_night_path("sleeper")
     night = load_night(path)
-    assert night.record == "slp45"
-    assert night.subject == "slp45"
-    assert night.n_epochs == 760
-    assert night.duration_s == pytest.approx(22800.0)
+    assert night.record == "slp61"
+    assert night.subject == "slp61"
+    assert night.n_epochs == 720
+    assert night.duration_s == pytest.approx(22200.0)
+    assert night.epoch0_offset_s == pytest.approx(600.0)
     _check_against_raw(path, night)
     assert not night.beat_t_s.flags.writeable
     assert not night.stages.flags.writeable

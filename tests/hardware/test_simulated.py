@@ -252,8 +252,16 @@ def test_stage_labels_never_reach_the_frames(night: Night) -> None:
     a = SimulatedRadar(build_scene("reading-then-sleep", night, None, 4), CFG, T0)
     b = SimulatedRadar(build_scene("reading-then-sleep", fake, None, 4), CFG, T0)
     assert a.n_frames == b.n_frames
-    for k in np.linspace(0, a.n_frames - 2000, 6).astype(int):
-        assert a.render(k, k + 2000).tobytes() == b.render(k, k + 2000).tobytes()
+    # Every scatterer of the whole night (distance and reflectivity per frame) is identical ...
+    assert len(a._tracks) == len(b._tracks)
+    for ta, tb in zip(a._tracks, b._tracks, strict=True):
+        assert ta.k0 == tb.k0
+        assert ta.d_m.tobytes() == tb.d_m.tobytes()
+        assert ta.a.tobytes() == tb.a.tobytes()
+    # ... and so is every rendered frame, the noise included.
+    for k in range(0, a.n_frames, 40_000):
+        k1 = min(k + 40_000, a.n_frames)
+        assert a.render(k, k1).tobytes() == b.render(k, k1).tobytes()
     assert not np.array_equal(a.truth.stages, b.truth.stages)
 
 
@@ -331,15 +339,12 @@ def test_every_scene_builds_and_renders(name: str, night: Night) -> None:
 
 
 def test_whole_night_renders_fast(night: Night) -> None:
-    import time
 
     scene = build_scene("reading-then-sleep", night, None, 0)
-    t0 = time.perf_counter()
     r = SimulatedRadar(scene, CFG, T0)
     r.start()
     n = 0
     while (f := r.read(1200)) is not None:
         n += f.n_frames
-    elapsed = time.perf_counter() - t0
+    # Speed is the benchmark's business (benchmarks/simulate.py), never a test's.
     assert n == r.n_frames == math.ceil(scene.duration_s * FS - 1e-9)
-    assert elapsed < 10.0  # target < 5 s on the dev machine
