@@ -71,6 +71,9 @@ class DspConfig:
 
 
 _RESP_FS_HZ = 10.0
+_HR_SEARCH_HZ = (0.8, 2.2)
+"""Where the heart-rate peak is searched, Hz (48–132 beats/min): narrower at the top than the
+cardiac filter band, whose upper edge leaves room for the beat's harmonics."""
 
 
 class RadarDsp:
@@ -295,7 +298,7 @@ class RadarDsp:
         y = (x - x.mean()) * self._card_win
         spec = np.abs(np.fft.rfft(y, self._card_nfft)) ** 2
         f = self._card_freqs
-        lo, hi = 0.8, 2.2
+        lo, hi = _HR_SEARCH_HZ
         band = (f >= lo) & (f <= hi)
         # Harmonic sum: the beat's pulse shape puts energy at 2·f0 too.
         harm = spec + 0.5 * np.interp(2.0 * f, f, spec)

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from appliance.frames import EPOCH_S, EpochFeatures, TrackedSecond
+from appliance.presence import MOVING_MM_S
 
 __all__ = ["FEATURE_NAMES", "EpochBuilder"]
 
@@ -59,7 +60,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 _BASE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
-_MOVE_SECOND_MM_S = 6.0
+_MOVE_SECOND_MM_S = MOVING_MM_S
 _NEW_NIGHT_EPOCHS = 60
 _MOVE_EPOCH_FRAC = 0.1
 _NAN = float("nan")

@@ -218,8 +218,9 @@ class SessionEvent:
 
     Attributes:
         t_s: UTC epoch seconds.
-        kind: One of "in_bed", "trying_to_sleep", "asleep", "awake", "out_of_bed", "back_in_bed",
-            "final_wake", "session_closed", "smart_window_open", "alarm_ringing", "alarm_stopped".
+        kind: Session: "in_bed", "asleep", "awake", "out_of_bed", "back_in_bed", "final_wake",
+            "session_closed", "session_interrupted"; alarm: "smart_window_open",
+            "alarm_ringing", "alarm_speaker_failed", "alarm_stopped", "alarm_missed".
         detail: Free text or a small JSON string.
     """
 

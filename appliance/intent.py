@@ -20,6 +20,7 @@ import numpy as np
 
 from appliance.epochs import FEATURE_NAMES
 from appliance.frames import EpochFeatures
+from appliance.staging import MIN_PRESENT_FRACTION
 
 __all__ = ["IntentScorer", "IntentTimes", "find_intent"]
 
@@ -32,7 +33,7 @@ class IntentScorer:
 
     def update(self, ep: EpochFeatures) -> float:
         """Score one epoch (causal: uses only its own and past features)."""
-        if ep.present_fraction < 0.5:
+        if ep.present_fraction < MIN_PRESENT_FRACTION:
             return 0.0
         v = ep.values
         move = v[_I_MOVE] if math.isfinite(v[_I_MOVE]) else 1.0

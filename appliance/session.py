@@ -97,11 +97,6 @@ class SessionTracker:
         """True while a session is open."""
         return bool(self._epochs)
 
-    @property
-    def hypnogram(self) -> np.ndarray:
-        """Codes of the open session's epochs so far."""
-        return np.array([e.stage for e in self._epochs], np.int8)
-
     def update(self, ep: StagedEpoch) -> SessionUpdate:
         """Advance the story by one staged epoch."""
         up = SessionUpdate()

@@ -186,30 +186,31 @@ def _report(
     rows = [r for r in store.sessions(limit=100) if r.summary is not None]
     main = max(rows, key=lambda r: (r.ended_s or r.started_s) - r.started_s, default=None)
     epochs: list[dict[str, Any]] = []
-    device_metrics = None
+    device_intent: int | None = None
     if main is not None:
         t0, hyp = session_hypnogram(store, main)
         first = int(round((t0 - start_s) / EPOCH_S))
         k = min(len(hyp), n - first)
         device[first : first + k] = hyp[:k]
         epochs = epoch_rows(store, main)
-        device_metrics = sleep_metrics(hyp, intent_index=main.summary.get("intent_index"))
+        if (i := main.summary.get("intent_index")) is not None:
+            device_intent = first + int(i)
     lo, hi = _span(truth_hyp, device)
     dev = device[lo:hi]
     tru = truth_hyp[lo:hi]
     scored = np.where(truth.expert_scored[lo:hi], tru, UNSCORED)
     t_lo = start_s + lo * EPOCH_S
-    truth_in_bed = np.flatnonzero(tru != ABSENT)
-    truth_metrics = None
-    if truth_in_bed.size:
-        a, b = int(truth_in_bed[0]), int(truth_in_bed[-1]) + 1
-        intent = None if truth.intent_s is None else int(truth.intent_s // EPOCH_S) - lo - a
-        if intent is not None and not 0 <= intent < b - a:
-            intent = None
-        truth_metrics = sleep_metrics(tru[a:b], intent_index=intent)
+
+    def on_span(i: int | None) -> int | None:
+        return i - lo if i is not None and lo <= i < hi else None
+
+    # Both nights on the same epochs, so that every clock time in the report lines up.
+    device_metrics = sleep_metrics(dev, intent_index=on_span(device_intent))
+    truth_intent = None if truth.intent_s is None else int(truth.intent_s // EPOCH_S)
+    truth_metrics = (
+        sleep_metrics(tru, intent_index=on_span(truth_intent)) if np.any(tru != ABSENT) else None
+    )
     agree = agreement(scored, dev) if np.any(truth.expert_scored) else None
-    if device_metrics is None:
-        device_metrics = sleep_metrics(np.full(0, ABSENT, np.int8))
     ring = next((e for e in daemon.alarm_events if e.kind == "alarm_ringing"), None)
     ring_detail = json.loads(ring.detail) if ring and ring.detail else {}
     alarm: dict[str, Any] | None = None
