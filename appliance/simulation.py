@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 SCENE_NAMES: tuple[str, ...] = tuple(SCENES)
 _EVENING = (2026, 1, 12, 23, 0)
 _AFTER_ALARM_S = 600.0
+_CHECK_S = 5.0
+_DISMISS_AFTER_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,22 @@ def place_night(recording_start_s: float | None, recording_s: float, alarm: str,
         ring = next_occurrence(alarm, tz, evening)
         return ring + _AFTER_ALARM_S - (rec0 + recording_s)
     return evening - rec0
+
+
+async def _night_with_a_sleeper(daemon: Daemon, clock: VirtualClock) -> None:
+    """Run the daemon; the simulated sleeper dismisses a ringing alarm after a minute."""
+    run = asyncio.create_task(daemon.run())
+    while True:
+        nap = asyncio.create_task(clock.sleep(_CHECK_S))
+        done, _ = await asyncio.wait({run, nap}, return_when=asyncio.FIRST_COMPLETED)
+        if run in done:
+            nap.cancel()
+            run.result()
+            return
+        alarm, rang = daemon.alarm.alarm, daemon.alarm.last_ring_s
+        ringing = alarm is not None and alarm.state == "ringing" and rang is not None
+        if ringing and rang is not None and clock.now() - rang >= _DISMISS_AFTER_S:
+            daemon.alarm.stop()
 
 
 def _truth_hypnogram(truth: SceneTruth) -> np.ndarray:
@@ -157,7 +175,7 @@ def simulate_night(
                 finite_source=True,
             )
             t0 = time.perf_counter()
-            asyncio.run(daemon.run())
+            asyncio.run(_night_with_a_sleeper(daemon, clock))
             wall_s = time.perf_counter() - t0
             seen = sleeper.record in stager.card.training_records
             return _report(
