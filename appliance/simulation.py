@@ -211,7 +211,7 @@ def _report(
         k = min(len(hyp), n - first)
         device[first : first + k] = hyp[:k]
         epochs = epoch_rows(store, main)
-        if (i := main.summary.get("intent_index")) is not None:
+        if (i := (main.summary or {}).get("intent_index")) is not None:
             device_intent = first + int(i)
     lo, hi = _span(truth_hyp, device)
     dev = device[lo:hi]
