@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
@@ -88,7 +89,7 @@ class Daemon:
         self.store = store
         self.tz = tz
         self.finite_source = finite_source
-        self.pipeline = Pipeline(cfg, stager)
+        self.pipeline = Pipeline(cfg, stager, wall_grid=True)
         self.sessions = SessionTracker(cfg.session)
         self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
         self.status = DaemonStatus()
@@ -123,7 +124,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
-        self._close_interrupted()
+        self._resume_or_close()
         log.info(
             "daemon starting radar=%s alarm=%s tz=%s",
             self.cfg.radar.type,
@@ -142,12 +143,28 @@ class Daemon:
             self.radar.stop()
             log.info("daemon stopped")
 
-    def _close_interrupted(self) -> None:
-        """Close a session a previous run left open (a stop or a power cut mid-night).
+    def _resume_or_close(self) -> None:
+        """Deal with sessions a previous run left open (a stop, a crash or a power cut).
 
-        Its stored epochs are kept and summarised; resuming it instead is the session issue's.
+        The latest one resumes if its last epoch is more recent than the absence that would have
+        closed it (a restart at 3 a.m. is one night, with a gap); any other is closed at its last
+        stored epoch.
         """
         while (row := self.store.open_session()) is not None:
+            rows = self.store.epochs(row.id)
+            last_end = rows[-1].t_s + EPOCH_S if rows else row.started_s
+            gap = self.clock.now() - last_end
+            if rows and 0.0 <= gap <= self.cfg.session.close_after_absent_s:
+                self.sessions.resume([r.to_staged(FEATURE_NAMES) for r in rows])
+                self._session_id = row.id
+                self._session_start_s = row.started_s
+                self.status.session_id = row.id
+                detail = json.dumps({"gap_s": round(gap, 1)})
+                self.store.add_event(
+                    row.id, SessionEvent(self.clock.now(), "session_resumed", detail)
+                )
+                log.info("session %d resumed after a %.0f-s gap", row.id, gap)
+                return
             self._close_one(row)
 
     def _close_one(self, row: SessionRow) -> None:

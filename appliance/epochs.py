@@ -62,6 +62,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 _BASE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _MOVE_SECOND_MM_S = MOVING_MM_S
 _NEW_NIGHT_EPOCHS = 60
+_MAX_GAP_EPOCHS = 20
 _MOVE_EPOCH_FRAC = 0.1
 _NAN = float("nan")
 
@@ -87,16 +88,19 @@ def _nanmedian(x: list[float]) -> float:
 class EpochBuilder:
     """Accumulates `TrackedSecond`s and emits `EpochFeatures` for each completed 30-s epoch.
 
-    Epochs are aligned to the first second it sees: epoch i covers [origin + 30 i, origin + 30 i
-    + 30), origin being the time of the first frame.
+    Epoch i covers [origin + 30 i, origin + 30 i + 30). By default the origin is the time of the
+    first frame (a recording's epochs count from its start); with `wall_grid` it is the UTC epoch,
+    so epochs fall on the wall clock's :00 and :30 and their indices stay the same across a
+    restart of the daemon (a resumed night continues its own numbering).
 
     Args:
         frame_rate_hz: Frame rate of the radar (places the first frame before the first second).
+        wall_grid: Align epochs to the wall clock (the daemon) instead of the first frame.
     """
 
-    def __init__(self, frame_rate_hz: float = 20.0) -> None:
+    def __init__(self, frame_rate_hz: float = 20.0, *, wall_grid: bool = False) -> None:
         self._dt_frame = 1.0 / frame_rate_hz
-        self.origin_s: float | None = None
+        self.origin_s: float | None = 0.0 if wall_grid else None
         self._idx: int | None = None
         self._secs: list[TrackedSecond] = []
         self._absent_run = 0
@@ -123,9 +127,15 @@ class EpochBuilder:
         out: list[EpochFeatures] = []
         if self._idx is None:
             self._idx = idx
-        while idx > self._idx:
-            out.append(self._finish(self._idx))
-            self._idx += 1
+        if self._idx < idx <= self._idx + _MAX_GAP_EPOCHS:
+            while idx > self._idx:  # a short dropout gives empty (absent) epochs
+                out.append(self._finish(self._idx))
+                self._idx += 1
+        elif idx != self._idx:
+            # The clock jumped (NTP at boot, a long outage): close what we have, start afresh.
+            if self._secs:
+                out.append(self._finish(self._idx))
+            self._idx = idx
         self._secs.append(sec)
         return out
 

@@ -170,7 +170,8 @@ class EpochFeatures:
 
     Attributes:
         t_s: Start of the epoch, UTC epoch seconds.
-        index: Epoch number since the pipeline started.
+        index: Epoch number on the pipeline's grid (from its first frame, or from the UTC epoch
+            when the daemon runs it on the wall clock's grid).
         present_fraction: Share of the epoch's seconds with the user seen, [0, 1].
         values: Feature values, aligned with `appliance.epochs.FEATURE_NAMES`; NaN where missing.
         breath_rate_bpm: Median breath rate of the epoch, or None.
@@ -197,7 +198,7 @@ class StagedEpoch:
 
     Attributes:
         t_s: Start of the epoch, UTC epoch seconds.
-        index: Epoch number since the pipeline started.
+        index: Epoch number, as `EpochFeatures.index`.
         stage: Hypnogram code: a `Stage` value, or `ABSENT`.
         probs: Class probabilities (wake, light, deep, rem); all zero when absent.
         confidence: Probability of the chosen stage, [0, 1].
@@ -219,7 +220,7 @@ class SessionEvent:
     Attributes:
         t_s: UTC epoch seconds.
         kind: Session: "in_bed", "asleep", "awake", "out_of_bed", "back_in_bed", "final_wake",
-            "session_closed", "session_interrupted"; alarm: "smart_window_open",
+            "session_closed", "session_resumed", "session_interrupted"; alarm: "smart_window_open",
             "alarm_ringing", "alarm_speaker_failed", "alarm_stopped", "alarm_missed".
         detail: Free text or a small JSON string.
     """

@@ -39,13 +39,14 @@ class Pipeline:
         cfg: The configuration (presence, bed, radar frame rate).
         stager: A loaded stager (loading the model once is the caller's choice); None runs the
             front half only (`features`), as the training code does.
+        wall_grid: Epochs on the wall clock's 30-s grid (the daemon), not from the first frame.
     """
 
-    def __init__(self, cfg: Config, stager: Stager | None) -> None:
+    def __init__(self, cfg: Config, stager: Stager | None, *, wall_grid: bool = False) -> None:
         self.dsp = RadarDsp()
         self.presence = PresenceDetector(cfg.presence)
         self.tracker = UserTracker(cfg.bed)
-        self.epochs = EpochBuilder(cfg.radar.frame_rate_hz)
+        self.epochs = EpochBuilder(cfg.radar.frame_rate_hz, wall_grid=wall_grid)
         self.stager = stager
 
     def features(self, frames: RadarFrames) -> tuple[list[TrackedSecond], list[EpochFeatures]]:

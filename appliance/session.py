@@ -131,6 +131,18 @@ class SessionTracker:
         self._append(ep, score, up)
         return up
 
+    def resume(self, epochs: list[StagedEpoch]) -> None:
+        """Carry on with a session a previous run of the daemon left open (its stored epochs).
+
+        The time the daemon was down is a gap: it shows as ABSENT in the hypnogram, and the
+        session continues instead of a second night starting.
+        """
+        self._pending.clear()
+        self._absent.clear()
+        self._epochs = list(epochs)
+        self._scores = [self._scorer.update(e.features) for e in self._epochs]
+        self._asleep = bool(self._epochs) and self._epochs[-1].stage in _SLEEP
+
     def flush(self) -> SessionUpdate:
         """Close an open session now (end of a recording, shutdown at a latest hour)."""
         up = SessionUpdate()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -78,8 +79,12 @@ def place_night(recording_start_s: float | None, recording_s: float, alarm: str,
     rec0 = recording_start_s or 0.0
     if alarm:
         ring = next_occurrence(alarm, tz, evening)
-        return ring + _AFTER_ALARM_S - (rec0 + recording_s)
-    return evening - rec0
+        start = ring + _AFTER_ALARM_S - (rec0 + recording_s)
+    else:
+        start = evening - rec0
+    # On the wall clock's 30-s grid, where the daemon's epochs fall: device epoch k is then
+    # scene epoch k, and the experts' epochs line up with both.
+    return math.floor(start / EPOCH_S) * EPOCH_S
 
 
 async def _night_with_a_sleeper(daemon: Daemon, clock: VirtualClock) -> None:

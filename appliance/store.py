@@ -42,7 +42,7 @@ from typing import Any, Self
 import numpy as np
 
 from appliance.errors import StoreError
-from appliance.frames import ABSENT, STAGE_NAMES, SessionEvent, StagedEpoch
+from appliance.frames import ABSENT, STAGE_NAMES, EpochFeatures, SessionEvent, StagedEpoch
 
 __all__ = [
     "MIGRATIONS",
@@ -196,6 +196,30 @@ class EpochRow:
     movement: float
     presence_confidence: float
     present_fraction: float
+
+    def to_staged(self, feature_names: Sequence[str]) -> StagedEpoch:
+        """The `StagedEpoch` this row was written from (features in `feature_names` order)."""
+        nan = float("nan")
+        probs = (tuple(self.probs) + (nan,) * 4)[:4]
+        features = EpochFeatures(
+            t_s=self.t_s,
+            index=self.idx,
+            present_fraction=self.present_fraction,
+            values=tuple(float(self.features.get(n, nan)) for n in feature_names),
+            breath_rate_bpm=self.breath_rate_bpm,
+            heart_rate_bpm=self.heart_rate_bpm,
+            distance_m=self.distance_m,
+            movement=self.movement,
+            presence_confidence=self.presence_confidence,
+        )
+        return StagedEpoch(
+            t_s=self.t_s,
+            index=self.idx,
+            stage=self.stage,
+            probs=(probs[0], probs[1], probs[2], probs[3]),
+            confidence=self.confidence,
+            features=features,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -445,3 +445,39 @@ def test_appliance_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Sig
     assert "speed=50x" in stderr
     with Store.open(data / "appliance.sqlite") as store:
         assert store.integrity_ok()
+
+
+def test_a_restart_mid_night_resumes_the_same_session(tmp_path: Path, stager: Stager) -> None:
+    """Stopped at 150 s and restarted at once: one night, with the epochs of both runs."""
+    fr = synthetic.frames(300.0, t0_s=1_800_000_000.0)
+    cut = 150 * int(synthetic.FS_HZ)
+    first, rest = synthetic.split(fr, cut)
+    with Store.open(tmp_path / "s.sqlite") as store:
+        _stop_mid_session(first, store, stager, stop_after_reads=15)
+        (before,) = store.sessions()
+        assert before.is_open
+        n_before = len(store.epochs(before.id))
+        _run_finite(rest, store, stager)
+        (after,) = store.sessions()  # still one session: the night was resumed, not restarted
+        assert after.id == before.id and not after.is_open
+        assert len(store.epochs(after.id)) > n_before
+        kinds = [e.kind for e in store.events(after.id)]
+        assert "session_resumed" in kinds and "session_interrupted" not in kinds
+        idx = [e.idx for e in store.epochs(after.id)]
+        assert idx == sorted(set(idx))  # no epoch written twice
+
+
+def test_a_session_older_than_the_close_time_is_closed_not_resumed(
+    tmp_path: Path, stager: Stager
+) -> None:
+    fr = synthetic.frames(300.0, t0_s=1_800_000_000.0)
+    cut = 150 * int(synthetic.FS_HZ)
+    first, _ = synthetic.split(fr, cut)
+    later = synthetic.frames(200.0, t0_s=1_800_000_000.0 + 4 * 3600.0)
+    with Store.open(tmp_path / "s.sqlite") as store:
+        _stop_mid_session(first, store, stager, stop_after_reads=15)
+        _run_finite(later, store, stager)
+        rows = store.sessions()
+        assert len(rows) == 2 and all(not r.is_open for r in rows)
+        old = min(rows, key=lambda r: r.started_s)
+        assert "session_interrupted" in [e.kind for e in store.events(old.id)]

@@ -76,3 +76,17 @@ def test_half_an_hour_of_empty_room_starts_a_new_night():
     hours = FEATURE_NAMES.index("hours_in_bed")
     assert out[19].values[hours] > 0.15  # 19 epochs into the first night
     assert out[-1].values[hours] < 0.05  # the second night starts its own clock
+
+
+def test_a_clock_jump_does_not_flood_empty_epochs():
+    b = EpochBuilder(20.0, wall_grid=True)
+    p = PresenceState(0.0, False, 0.0, "empty")
+    out = []
+    t0 = 1_800_000_000.0
+    for t in range(95):
+        out += b.update(TrackedSecond(t0 + t, p, None, 0))
+    n = len(out)
+    for t in range(95, 200):  # NTP steps the clock a year ahead
+        out += b.update(TrackedSecond(t0 + 365 * 86400.0 + t, p, None, 0))
+    assert len(out) - n <= 5
+    assert all(e.t_s % 30.0 == 0.0 for e in out)  # on the wall clock's grid
