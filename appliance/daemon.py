@@ -124,7 +124,11 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
-        self._resume_or_close()
+        try:
+            self._resume_or_close()
+        except StoreError as e:
+            # The night may be split, but the daemon (and the alarm) must start regardless.
+            log.error("could not resume or close the previous session: %s", e)
         log.info(
             "daemon starting radar=%s alarm=%s tz=%s",
             self.cfg.radar.type,
@@ -133,9 +137,11 @@ class Daemon:
         )
         try:
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._supervise("radar", self._radar_task), name="radar")
-                tg.create_task(self._supervise("alarm", self.alarm.run), name="alarm")
-                tg.create_task(self._stopper(tg), name="stopper")
+                tasks = [
+                    tg.create_task(self._supervise("radar", self._radar_task), name="radar"),
+                    tg.create_task(self._supervise("alarm", self.alarm.run), name="alarm"),
+                ]
+                tg.create_task(self._stopper(tasks), name="stopper")
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -182,10 +188,10 @@ class Daemon:
         log.info("stop requested")
         self._stop.set()
 
-    async def _stopper(self, tg: asyncio.TaskGroup) -> None:
+    async def _stopper(self, tasks: list[asyncio.Task[None]]) -> None:
         await self._stop.wait()
-        for task in list(asyncio.all_tasks()):
-            if task.get_name() in ("radar", "alarm") and not task.done():
+        for task in tasks:
+            if not task.done():
                 task.cancel()
 
     # -- the radar chain -----------------------------------------------------------------------
