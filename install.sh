@@ -67,9 +67,13 @@ else
   run rm -rf .venv
   run "$py" -m venv .venv
 fi
+case "$(uname -m)" in
+  x86_64|aarch64|arm64) ;;
+  *) echo "install.sh: $(uname -m) is not supported: onnxruntime needs a 64-bit OS (on a Pi: 64-bit Raspberry Pi OS)" >&2; exit 1 ;;
+esac
 extras=""
 [ "$dev" = 1 ] && extras="dev"
-if [ "$is_pi" = 1 ]; then extras="${extras:+$extras,}pi"; fi
+# The `pi` extra (gpiozero, smbus2, rpi-ws281x, pyserial) joins once a driver imports it.
 target="."
 [ -n "$extras" ] && target=".[$extras]"
 say "installing the project ($target) into .venv"

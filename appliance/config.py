@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from appliance.alarm import parse_hhmm
 from appliance.errors import ConfigError
 
 __all__ = [
@@ -148,12 +149,7 @@ class AlarmConfig(_Section):
     def _hhmm(cls, v: str) -> str:
         if v == "":
             return v
-        parts = v.split(":")
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise ValueError("expected HH:MM")
-        h, m = int(parts[0]), int(parts[1])
-        if not (0 <= h < 24 and 0 <= m < 60):
-            raise ValueError("expected HH:MM with 00 <= HH < 24 and 00 <= MM < 60")
+        h, m = parse_hhmm(v)
         return f"{h:02d}:{m:02d}"
 
 

@@ -350,7 +350,7 @@ def test_subprocess_run_with_unusable_inputs_fails_in_one_line(tmp_path: Path) -
     bad.write_text('[alarm]\ntime = "noon"\n', encoding="utf-8")
     r = _cli("run", "--config", str(bad), "--data-dir", str(tmp_path / "d"))
     assert r.returncode == 2
-    assert r.stderr.splitlines() == ["appliance: error: alarm.time: expected HH:MM"]
+    assert r.stderr.splitlines() == ["appliance: error: alarm.time: expected HH:MM, got 'noon'"]
     r = _cli("run", "--data-dir", str(tmp_path / "d"), "--speed", "0")
     assert r.returncode == 2
     assert r.stderr.splitlines() == [
