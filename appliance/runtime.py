@@ -20,18 +20,25 @@ from appliance.store import Store
 from hardware.board import Board, detect_board
 from hardware.speaker import AplaySpeaker, SimulatedSpeaker, Speaker
 
-__all__ = ["STORE_FILE", "check_simulator", "run_daemon"]
+__all__ = ["STORE_FILE", "check_simulator", "run_daemon", "with_overrides"]
 
 log = logging.getLogger(__name__)
 
 STORE_FILE = "appliance.sqlite"
 
 
-def _override(cfg: Config, scene: str | None, night: Path | None, speed: float | None) -> Config:
+def with_overrides(
+    cfg: Config,
+    scene: str | None,
+    night: Path | None,
+    speed: float | None,
+    *,
+    seed: int | None = None,
+) -> Config:
     """Apply command-line overrides for the simulator, validated like the file."""
     from appliance.config import parse_config
 
-    if scene is None and night is None and speed is None:
+    if scene is None and night is None and speed is None and seed is None:
         return cfg
     data = cfg.model_dump()
     if scene is not None:
@@ -40,6 +47,8 @@ def _override(cfg: Config, scene: str | None, night: Path | None, speed: float |
         data["simulator"]["night"] = str(night)
     if speed is not None:
         data["simulator"]["speed"] = speed
+    if seed is not None:
+        data["simulator"]["seed"] = seed
     return parse_config(data)
 
 
@@ -94,7 +103,7 @@ def run_daemon(
     from hardware.radar.scene import build_scene
     from hardware.radar.simulated import SimulatedRadar
 
-    cfg = _override(load_config(config_path), scene, night, speed)
+    cfg = with_overrides(load_config(config_path), scene, night, speed)
     if not verbose:
         logging.getLogger().setLevel(cfg.log_level)
     tz = resolve_timezone(cfg)
