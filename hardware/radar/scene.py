@@ -387,6 +387,40 @@ def _sleeper_segments(
     return tuple(segs)
 
 
+def _sleeper_person(
+    role: Literal["user", "partner"],
+    night: Night,
+    seed: tuple[int, ...],
+    *,
+    distance_m: float,
+    presence: tuple[tuple[float, float], ...],
+    arrive_s: float,
+    rec_start_s: float,
+    walk_s: float,
+    scene_end_s: float,
+    reflectivity: float,
+) -> Person:
+    """A person in bed driven by a recorded night (the user, or a partner)."""
+    return Person(
+        name=role,
+        role=role,
+        distance_m=distance_m,
+        presence=presence,
+        segments=_sleeper_segments(
+            night,
+            seed,
+            first_s=arrive_s - walk_s - 1.0,
+            rec_start_s=rec_start_s,
+            scene_end_s=scene_end_s,
+            walk_s=walk_s,
+        ),
+        walk_s=walk_s,
+        reflectivity=reflectivity,
+        night=night,
+        recording_start_s=rec_start_s,
+    )
+
+
 def build_scene(
     name: str,
     sleeper: Night | None,
@@ -440,23 +474,17 @@ def build_scene(
         away = _round30(rec_start + 0.55 * night.duration_s)
         back = away + _round30(rng.uniform(300.0, 600.0))
         presence = [(arrive, away), (back, rec_end)]
-    user = Person(
-        name="user",
-        role="user",
+    user = _sleeper_person(
+        "user",
+        night,
+        (*base, 1),
         distance_m=rng.uniform(0.65, 0.75),
         presence=tuple(presence),
-        segments=_sleeper_segments(
-            night,
-            (*base, 1),
-            first_s=arrive - walk - 1.0,
-            rec_start_s=rec_start,
-            scene_end_s=duration,
-            walk_s=walk,
-        ),
+        arrive_s=arrive,
+        rec_start_s=rec_start,
         walk_s=walk,
+        scene_end_s=duration,
         reflectivity=rng.uniform(0.42, 0.56),
-        night=night,
-        recording_start_s=rec_start,
     )
     actors: list[Actor] = [user]
 
@@ -467,23 +495,17 @@ def build_scene(
         p_rec = _align(p_arrive + rng.uniform(30.0, 120.0), pnight.epoch0_offset_s)
         p_leave = min(p_rec + pnight.duration_s, duration)
         actors.append(
-            Person(
-                name="partner",
-                role="partner",
+            _sleeper_person(
+                "partner",
+                pnight,
+                (*base, 2),
                 distance_m=rng.uniform(1.4, 1.6),
                 presence=((p_arrive, p_leave),),
-                segments=_sleeper_segments(
-                    pnight,
-                    (*base, 2),
-                    first_s=p_arrive - p_walk - 1.0,
-                    rec_start_s=p_rec,
-                    scene_end_s=duration,
-                    walk_s=p_walk,
-                ),
+                arrive_s=p_arrive,
+                rec_start_s=p_rec,
                 walk_s=p_walk,
+                scene_end_s=duration,
                 reflectivity=rng.uniform(0.42, 0.56),
-                night=pnight,
-                recording_start_s=p_rec,
             )
         )
 
