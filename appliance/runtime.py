@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from pathlib import Path
 
 from appliance.clock import Clock, RealClock, ScaledClock
 from appliance.config import Config, load_config, resolve_timezone
 from appliance.daemon import Daemon
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, StoreError
 from appliance.staging import Stager
 from appliance.store import Store
 from hardware.board import Board, detect_board
@@ -71,6 +72,23 @@ def check_simulator(cfg: Config) -> None:
             raise ConfigError(f"simulator.{key}", f"no such file {value}")
 
 
+def _open_store(path: Path) -> Store:
+    """The store at `path`, or a temporary one if it cannot be used.
+
+    The alarm must ring whatever else fails, so an unusable state directory (full, read-only,
+    corrupt) never keeps the daemon from starting: the night goes to a temporary store, and the
+    log says so on one line.
+    """
+    try:
+        store = Store.open(path)
+    except StoreError as e:
+        fallback = Path(tempfile.mkdtemp(prefix="appliance-store-")) / STORE_FILE
+        log.error("store unavailable: %s; tonight is kept only in %s", e, fallback)
+        return Store.open(fallback)
+    log.info("store %s", path)
+    return store
+
+
 def _speaker(board: Board) -> Speaker:
     """ALSA where `aplay` exists on a Pi; the simulated twin elsewhere."""
     aplay = AplaySpeaker()
@@ -95,7 +113,8 @@ def run_daemon(
     """Load the config, build devices and stages, and run the daemon until SIGTERM/SIGINT.
 
     Raises:
-        ApplianceError: a bad config, an unusable store, a missing night file or model.
+        ApplianceError: a bad config, a missing night file or model (an unusable store is not
+            one: the daemon then runs on a temporary store, so the alarm still rings).
     """
     import time
 
@@ -132,8 +151,7 @@ def run_daemon(
     )
     speaker = _speaker(board)
     directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
-    store = Store.open(directory / STORE_FILE)
-    log.info("store %s", directory / STORE_FILE)
+    store = _open_store(directory / STORE_FILE)
     daemon = Daemon(
         cfg, clock=clock, radar=radar, speaker=speaker, store=store, stager=stager, tz=tz
     )

@@ -447,6 +447,37 @@ def test_appliance_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Sig
         assert store.integrity_ok()
 
 
+def test_appliance_run_starts_on_an_unusable_store_so_the_alarm_can_ring(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("", encoding="utf-8")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("STATE_DIRECTORY", None)
+    cmd = [sys.executable, "-m", "appliance.cli", "run", "--data-dir", str(not_a_dir)]
+    cmd += ["--speed", "50", "--scene", "empty-room"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        err = _Lines(proc.stderr)
+        assert err.wait_for("daemon starting", timeout=30.0), err.join(1.0)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=15.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5.0)
+    stderr = err.join(5.0)
+    assert rc == 0, stderr
+    assert "store unavailable" in stderr and "tonight is kept only in" in stderr
+    assert "Traceback" not in stderr
+
+
 def test_a_restart_mid_night_resumes_the_same_session(tmp_path: Path, stager: Stager) -> None:
     """Stopped at 150 s and restarted at once: one night, with the epochs of both runs."""
     fr = synthetic.frames(300.0, t0_s=1_800_000_000.0)
