@@ -175,22 +175,17 @@ def _cmd_record(args: argparse.Namespace) -> int:
     import time
 
     from appliance.config import load_config
-    from appliance.runtime import check_simulator, with_overrides
-    from hardware.radar.night import default_night_path, load_night
+    from appliance.runtime import simulated_scene, with_overrides
     from hardware.radar.replay import record
-    from hardware.radar.scene import build_scene
     from hardware.radar.simulated import SimulatedRadar
 
     if args.duration_s <= 0:
         raise ApplianceError("--duration-s must be > 0")
-    cfg = with_overrides(load_config(args.config), args.scene, args.night, None, seed=args.seed)
-    check_simulator(cfg)
-    sim = cfg.simulator
-    sleeper = load_night(Path(sim.night) if sim.night else default_night_path("sleeper"))
-    partner = load_night(
-        Path(sim.partner_night) if sim.partner_night else default_night_path("partner")
+    cfg = with_overrides(
+        load_config(args.config), scene=args.scene, night=args.night, seed=args.seed
     )
-    scene = build_scene(sim.scene, sleeper, partner, sim.seed)
+    scene, sleeper = simulated_scene(cfg)
+    sim = cfg.simulator
     radar = SimulatedRadar(scene, cfg.radar, start_s=time.time(), seed=sim.seed)
     meta = {"scene": sim.scene, "night": sleeper.record, "seed": sim.seed, "version": __version__}
     n = record(radar, args.out, radar="simulated A121", meta=meta, max_s=args.duration_s)

@@ -13,15 +13,18 @@ import tempfile
 from pathlib import Path
 
 from appliance.clock import Clock, RealClock, ScaledClock
-from appliance.config import Config, load_config, resolve_timezone
+from appliance.config import Config, load_config, parse_config, resolve_timezone
 from appliance.daemon import Daemon
 from appliance.errors import ConfigError, StoreError
 from appliance.staging import Stager
 from appliance.store import Store
 from hardware.board import Board, detect_board
+from hardware.radar.night import Night, default_night_path, load_night
+from hardware.radar.scene import SCENES, Scene, build_scene
+from hardware.radar.simulated import SimulatedRadar
 from hardware.speaker import AplaySpeaker, SimulatedSpeaker, Speaker
 
-__all__ = ["STORE_FILE", "check_simulator", "run_daemon", "with_overrides"]
+__all__ = ["STORE_FILE", "check_simulator", "run_daemon", "simulated_scene", "with_overrides"]
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +33,46 @@ STORE_FILE = "appliance.sqlite"
 
 def with_overrides(
     cfg: Config,
-    scene: str | None,
-    night: Path | None,
-    speed: float | None,
     *,
+    scene: str | None = None,
+    night: Path | None = None,
+    partner: Path | None = None,
+    speed: float | None = None,
     seed: int | None = None,
+    alarm: str | None = None,
 ) -> Config:
-    """Apply command-line overrides for the simulator, validated like the file."""
-    from appliance.config import parse_config
+    """Apply command-line overrides (None = keep the config's), validated like the file.
 
-    if scene is None and night is None and speed is None and seed is None:
+    Raises:
+        ConfigError: an overridden value is bad, named by its config key.
+    """
+    simulator = {"scene": scene, "night": night, "partner_night": partner, "speed": speed}
+    simulator["seed"] = seed
+    changes = {k: (str(v) if isinstance(v, Path) else v) for k, v in simulator.items()}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes and not alarm:
         return cfg
     data = cfg.model_dump()
-    if scene is not None:
-        data["simulator"]["scene"] = scene
-    if night is not None:
-        data["simulator"]["night"] = str(night)
-    if speed is not None:
-        data["simulator"]["speed"] = speed
-    if seed is not None:
-        data["simulator"]["seed"] = seed
+    data["simulator"].update(changes)
+    if alarm:
+        data["alarm"]["time"] = alarm
     return parse_config(data)
+
+
+def simulated_scene(cfg: Config) -> tuple[Scene, Night]:
+    """The scene `[simulator]` describes, and the night that drives its sleeper.
+
+    Raises:
+        ConfigError: an unknown scene or a missing night file.
+        DataError: a night file that is not in the documented format.
+    """
+    check_simulator(cfg)
+    sim = cfg.simulator
+    sleeper = load_night(Path(sim.night) if sim.night else default_night_path("sleeper"))
+    partner = load_night(
+        Path(sim.partner_night) if sim.partner_night else default_night_path("partner")
+    )
+    return build_scene(sim.scene, sleeper, partner, sim.seed), sleeper
 
 
 def check_simulator(cfg: Config) -> None:
@@ -59,8 +81,6 @@ def check_simulator(cfg: Config) -> None:
     Raises:
         ConfigError: an unknown scene, or a night file that does not exist.
     """
-    from hardware.radar.scene import SCENES
-
     sim = cfg.simulator
     if sim.scene not in SCENES:
         raise ConfigError(
@@ -118,11 +138,7 @@ def run_daemon(
     """
     import time
 
-    from hardware.radar.night import default_night_path, load_night
-    from hardware.radar.scene import build_scene
-    from hardware.radar.simulated import SimulatedRadar
-
-    cfg = with_overrides(load_config(config_path), scene, night, speed)
+    cfg = with_overrides(load_config(config_path), scene=scene, night=night, speed=speed)
     if not verbose:
         logging.getLogger().setLevel(cfg.log_level)
     tz = resolve_timezone(cfg)
@@ -131,13 +147,8 @@ def run_daemon(
         log.info("device %s: %s (%s)", dev.role, dev.name, "present" if dev.present else "missing")
     # Everything that can fail on the user's input is checked before the store is touched.
     stager = Stager()
+    the_scene, sleeper = simulated_scene(cfg)
     sim = cfg.simulator
-    sleeper = load_night(Path(sim.night) if sim.night else default_night_path("sleeper"))
-    partner = load_night(
-        Path(sim.partner_night) if sim.partner_night else default_night_path("partner")
-    )
-    check_simulator(cfg)
-    the_scene = build_scene(sim.scene, sleeper, partner, sim.seed)
     # At speed 1 the wall clock itself: a Pi without an RTC corrects its time after boot, and
     # the alarm must follow the corrected local time.
     clock: Clock = RealClock() if sim.speed == 1.0 else ScaledClock(time.time(), sim.speed)

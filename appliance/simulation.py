@@ -23,26 +23,34 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from appliance.alarm import next_occurrence
 from appliance.clock import VirtualClock, local_datetime
-from appliance.config import Config, parse_config, resolve_timezone
+from appliance.config import Config, resolve_timezone
 from appliance.daemon import Daemon
 from appliance.frames import ABSENT, EPOCH_S, UNSCORED, stage_name
 from appliance.metrics import agreement, sleep_metrics
 from appliance.report import format_report
 from appliance.report_data import epoch_rows, session_hypnogram
-from appliance.runtime import check_simulator
+from appliance.runtime import simulated_scene, with_overrides
 from appliance.staging import Stager
 from appliance.store import Store
-from hardware.radar.night import default_night_path, load_night
-from hardware.radar.scene import SCENES, build_scene
+from hardware.radar.night import Night
+from hardware.radar.scene import SCENES, Scene
 from hardware.radar.simulated import SceneTruth, SimulatedRadar
 from hardware.speaker import SimulatedSpeaker
 
-__all__ = ["SCENE_NAMES", "SimulationResult", "place_night", "simulate_night"]
+__all__ = [
+    "SCENE_NAMES",
+    "PreparedNight",
+    "SimulationResult",
+    "place_night",
+    "prepare_night",
+    "simulate_night",
+]
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +126,47 @@ def _span(*hyps: np.ndarray) -> tuple[int, int]:
     return (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedNight:
+    """Everything a simulated night starts from.
+
+    Attributes:
+        cfg: The configuration with the command's overrides applied.
+        tz: Local time zone.
+        scene: The scene to render.
+        sleeper: The recorded night driving the user.
+        start_s: Scene start, UTC epoch seconds (`place_night`).
+    """
+
+    cfg: Config
+    tz: ZoneInfo
+    scene: Scene
+    sleeper: Night
+    start_s: float
+
+
+def prepare_night(
+    cfg: Config,
+    *,
+    night: Path | None = None,
+    partner: Path | None = None,
+    scene: str | None = None,
+    alarm: str = "",
+    seed: int | None = None,
+) -> PreparedNight:
+    """Apply the overrides, build the scene and place it on the calendar.
+
+    Raises:
+        ConfigError: a bad alarm time, scene or seed; a missing night file.
+        DataError: an unreadable night.
+    """
+    cfg = with_overrides(cfg, scene=scene, night=night, partner=partner, seed=seed, alarm=alarm)
+    tz = resolve_timezone(cfg)
+    the_scene, sleeper = simulated_scene(cfg)
+    start_s = place_night(the_scene.recording_start_s, sleeper.duration_s, cfg.alarm.time, tz)
+    return PreparedNight(cfg, tz, the_scene, sleeper, start_s)
+
+
 def simulate_night(
     cfg: Config,
     *,
@@ -140,26 +189,11 @@ def simulate_night(
         ConfigError: a bad alarm time, scene or seed.
         StoreError: the store cannot be written.
     """
-    data = cfg.model_dump()
-    if alarm:
-        data["alarm"]["time"] = alarm
-    if scene is not None:
-        data["simulator"]["scene"] = scene
-    if seed is not None:
-        data["simulator"]["seed"] = seed
-    cfg = parse_config(data)
-    check_simulator(cfg)
-    scene, seed = cfg.simulator.scene, cfg.simulator.seed
-    tz = resolve_timezone(cfg)
-    sim = cfg.simulator
-    sleeper = load_night(night or (Path(sim.night) if sim.night else default_night_path("sleeper")))
-    partner_night = load_night(
-        partner or (Path(sim.partner_night) if sim.partner_night else default_night_path("partner"))
+    prep = prepare_night(cfg, night=night, partner=partner, scene=scene, alarm=alarm, seed=seed)
+    clock = VirtualClock(prep.start_s)
+    radar = SimulatedRadar(
+        prep.scene, prep.cfg.radar, start_s=prep.start_s, seed=prep.cfg.simulator.seed
     )
-    the_scene = build_scene(scene, sleeper, partner_night, seed)
-    start_s = place_night(the_scene.recording_start_s, sleeper.duration_s, cfg.alarm.time, tz)
-    clock = VirtualClock(start_s)
-    radar = SimulatedRadar(the_scene, cfg.radar, start_s=start_s, seed=seed)
     speaker = SimulatedSpeaker(clock)
 
     stager = Stager(model)
@@ -170,22 +204,20 @@ def simulate_night(
     try:
         with Store.open(db) as store:
             daemon = Daemon(
-                cfg,
+                prep.cfg,
                 clock=clock,
                 radar=radar,
                 speaker=speaker,
                 store=store,
                 stager=stager,
-                tz=tz,
+                tz=prep.tz,
                 finite_source=True,
             )
             t0 = time.perf_counter()
             asyncio.run(_night_with_a_sleeper(daemon, clock))
             wall_s = time.perf_counter() - t0
-            seen = sleeper.record in stager.card.training_records
-            return _report(
-                daemon, store, radar.truth, start_s, tz, sleeper.record, scene, wall_s, cfg, seen
-            )
+            seen = prep.sleeper.record in stager.card.training_records
+            return _report(daemon, store, radar.truth, prep, wall_s, seen)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -195,14 +227,12 @@ def _report(
     daemon: Daemon,
     store: Store,
     truth: SceneTruth,
-    start_s: float,
-    tz: Any,
-    record: str,
-    scene: str,
+    prep: PreparedNight,
     wall_s: float,
-    cfg: Config,
     seen_in_training: bool,
 ) -> SimulationResult:
+    cfg, tz, start_s = prep.cfg, prep.tz, prep.start_s
+    record, scene = prep.sleeper.record, cfg.simulator.scene
     n = truth.n_epochs
     truth_hyp = _truth_hypnogram(truth)
     device = np.full(n, ABSENT, np.int8)

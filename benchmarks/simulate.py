@@ -41,15 +41,15 @@ from typing import Any
 
 import numpy as np
 
-from appliance.config import Config, parse_config, resolve_timezone
+from appliance.config import Config
 from appliance.dsp import RadarDsp
 from appliance.errors import ApplianceError
 from appliance.frames import ABSENT, EPOCH_S, STAGE_NAMES, UNSCORED, RadarFrames
 from appliance.metrics import agreement, bland_altman
 from appliance.pipeline import Pipeline
-from appliance.simulation import SCENE_NAMES, place_night, simulate_night
+from appliance.simulation import SCENE_NAMES, prepare_night, simulate_night
 from hardware.radar.night import default_night_path, load_night
-from hardware.radar.scene import Scene, build_scene
+from hardware.radar.scene import Scene
 from hardware.radar.simulated import SimulatedRadar
 
 __all__ = [
@@ -254,15 +254,8 @@ def run_night(cfg: Config, path: Path, scene: str, model: Path | None = None) ->
 
 def _scene_and_start(cfg: Config, path: Path, scene: str, seed: int) -> tuple[Config, Scene, float]:
     """Build the scene and its start time exactly as `simulate_night` does."""
-    data = cfg.model_dump()
-    data["alarm"]["time"] = ALARM
-    cfg = parse_config(data)
-    tz = resolve_timezone(cfg)
-    sleeper = load_night(path)
-    partner = load_night(default_night_path("partner"))
-    the_scene = build_scene(scene, sleeper, partner, seed)
-    start_s = place_night(the_scene.recording_start_s, sleeper.duration_s, cfg.alarm.time, tz)
-    return cfg, the_scene, start_s
+    prep = prepare_night(cfg, night=path, scene=scene, alarm=ALARM, seed=seed)
+    return prep.cfg, prep.scene, prep.start_s
 
 
 def _drain(radar: SimulatedRadar, consume: Callable[[RadarFrames], object] | None) -> float:
@@ -564,7 +557,6 @@ class HeldOutModels:
 
     def for_night(self, path: Path) -> Path:
         """The held-out model of the subject of night `path` (trained once per subject)."""
-        from hardware.radar.night import load_night
         from models.train_live import export, fit_without
 
         subject = load_night(path).subject

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -658,27 +659,27 @@ class Physiology:
         )
         # Small hand movements (page turns) every 20–60 s; posture shifts every 3–10 min.
         rng = self._rng_spont
-        tt = rng.uniform(5.0, 40.0)
-        while tt < self.duration_s:
-            self._moves.append(
-                _Move(
-                    tt, rng.uniform(0.8, 3.0), rng.uniform(2.0, 10.0), rng.uniform(0.8, 1.2), False
-                )
-            )
-            tt += rng.uniform(20.0, 60.0)
-        tt = rng.uniform(60.0, 400.0)
-        while tt < self.duration_s:
-            self._moves.append(
-                _Move(
-                    tt,
-                    rng.uniform(3.0, 8.0),
-                    rng.uniform(20.0, 50.0),
-                    rng.uniform(0.5, 1.5),
-                    True,
-                    legs_mm=rng.uniform(5.0, 30.0),
-                )
-            )
-            tt += rng.uniform(180.0, 600.0)
+        # page turns and hands
+        self._every(
+            (5.0, 40.0),
+            (20.0, 60.0),
+            lambda t: _Move(
+                t, rng.uniform(0.8, 3.0), rng.uniform(2.0, 10.0), rng.uniform(0.8, 1.2), False
+            ),
+        )
+        # posture shifts
+        self._every(
+            (60.0, 400.0),
+            (180.0, 600.0),
+            lambda t: _Move(
+                t,
+                rng.uniform(3.0, 8.0),
+                rng.uniform(20.0, 50.0),
+                rng.uniform(0.5, 1.5),
+                True,
+                legs_mm=rng.uniform(5.0, 30.0),
+            ),
+        )
         self._synthetic_heart(
             hr_mean,
             vlf_sd=3.0,
@@ -688,6 +689,19 @@ class Physiology:
             fwhm_s=heart_fwhm,
             surge_bpm=(4.0, 10.0),
         )
+
+    def _every(
+        self,
+        first_s: tuple[float, float],
+        gap_s: tuple[float, float],
+        make: Callable[[float], _Move],
+    ) -> None:
+        """Schedule movements from a random first time, at random gaps, over the whole body."""
+        rng = self._rng_spont
+        tt = rng.uniform(*first_s)
+        while tt < self.duration_s:
+            self._moves.append(make(tt))
+            tt += rng.uniform(*gap_s)
 
     def _build_pet(self) -> None:
         p = self._rng_param
@@ -700,27 +714,27 @@ class Physiology:
             rate, depth_mm=depth, ti=p.uniform(0.4, 0.5), rate_jitter=0.08, depth_cv=0.12
         )
         rng = self._rng_spont
-        tt = rng.uniform(10.0, 200.0)
-        while tt < self.duration_s:  # grooming bouts: rhythmic licking / head bobbing
-            self._moves.append(
-                _Move(
-                    tt,
-                    rng.uniform(10.0, 60.0),
-                    rng.uniform(2.0, 8.0),
-                    rng.uniform(0.6, 1.4),
-                    False,
-                    rhythm_hz=rng.uniform(2.0, 4.0),
-                )
-            )
-            tt += rng.uniform(120.0, 420.0)
-        tt = rng.uniform(60.0, 600.0)
-        while tt < self.duration_s:  # repositioning
-            self._moves.append(
-                _Move(
-                    tt, rng.uniform(2.0, 5.0), rng.uniform(10.0, 30.0), rng.uniform(0.6, 1.4), True
-                )
-            )
-            tt += rng.uniform(300.0, 900.0)
+        # grooming bouts: rhythmic licking / head bobbing
+        self._every(
+            (10.0, 200.0),
+            (120.0, 420.0),
+            lambda t: _Move(
+                t,
+                rng.uniform(10.0, 60.0),
+                rng.uniform(2.0, 8.0),
+                rng.uniform(0.6, 1.4),
+                False,
+                rhythm_hz=rng.uniform(2.0, 4.0),
+            ),
+        )
+        # repositioning
+        self._every(
+            (60.0, 600.0),
+            (300.0, 900.0),
+            lambda t: _Move(
+                t, rng.uniform(2.0, 5.0), rng.uniform(10.0, 30.0), rng.uniform(0.6, 1.4), True
+            ),
+        )
         self._synthetic_heart(
             hr_mean,
             vlf_sd=5.0,

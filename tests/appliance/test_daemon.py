@@ -406,17 +406,14 @@ class _Lines:
         return "".join(self.lines)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_appliance_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text('[simulator]\nscene = "asleep-at-once"\n', encoding="utf-8")
-    data = tmp_path / "data"
+def _run_until_started(
+    args: list[str], sig: signal.Signals = signal.SIGINT
+) -> tuple[int, str, str]:
+    """Start `appliance ARGS` for real, wait for "daemon starting", signal it; (rc, err, out)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("STATE_DIRECTORY", None)
-    cmd = [sys.executable, "-m", "appliance.cli", "run", "--config", str(cfg)]
-    cmd += ["--data-dir", str(data), "--speed", "50"]
     proc = subprocess.Popen(
-        cmd,
+        [sys.executable, "-m", "appliance.cli", *args],
         cwd=REPO,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -436,6 +433,16 @@ def test_appliance_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Sig
             proc.wait(timeout=5.0)
     stderr = err.join(5.0)
     stdout = proc.stdout.read() if proc.stdout else ""
+    return rc, stderr, stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_appliance_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[simulator]\nscene = "asleep-at-once"\n', encoding="utf-8")
+    data = tmp_path / "data"
+    args = ["run", "--config", str(cfg), "--data-dir", str(data), "--speed", "50"]
+    rc, stderr, stdout = _run_until_started(args, sig)
     assert rc == 0, stderr
     assert "Traceback" not in stderr + stdout
     assert "daemon stopped" in stderr
@@ -450,29 +457,8 @@ def test_appliance_run_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Sig
 def test_appliance_run_starts_on_an_unusable_store_so_the_alarm_can_ring(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("", encoding="utf-8")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("STATE_DIRECTORY", None)
-    cmd = [sys.executable, "-m", "appliance.cli", "run", "--data-dir", str(not_a_dir)]
-    cmd += ["--speed", "50", "--scene", "empty-room"]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        err = _Lines(proc.stderr)
-        assert err.wait_for("daemon starting", timeout=30.0), err.join(1.0)
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=15.0)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5.0)
-    stderr = err.join(5.0)
+    args = ["run", "--data-dir", str(not_a_dir), "--speed", "50", "--scene", "empty-room"]
+    rc, stderr, _ = _run_until_started(args)
     assert rc == 0, stderr
     assert "store unavailable" in stderr and "tonight is kept only in" in stderr
     assert "Traceback" not in stderr
