@@ -20,15 +20,19 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.alarm import AlarmTask
+from appliance.bus import Bus
 from appliance.clock import Clock, VirtualClock
 from appliance.config import Config
 from appliance.epochs import FEATURE_NAMES
 from appliance.errors import StoreError
 from appliance.frames import EPOCH_S, SessionEvent, StagedEpoch, TrackedSecond, stage_name
+from appliance.health import Health
 from appliance.metrics import sleep_metrics
 from appliance.pipeline import Pipeline
 from appliance.report_data import session_hypnogram
@@ -42,18 +46,23 @@ __all__ = ["Daemon", "DaemonStatus"]
 
 log = logging.getLogger(__name__)
 
+ENVIRONMENT_KEYS = ("temperature_c", "humidity_pct", "illuminance_lux")
 _BATCH_S = 10.0
 _BACKOFF_MAX_S = 60.0
 
 
 @dataclass(slots=True)
 class DaemonStatus:
-    """The latest values, for logs now and the control API later."""
+    """The latest values (the control API's and MQTT's status is made from them)."""
 
     second: TrackedSecond | None = None
     epoch: StagedEpoch | None = None
     session_id: int | None = None
     radar_ok: bool = False
+    standby: bool = False
+    environment: dict[str, float | None] = field(
+        default_factory=lambda: dict.fromkeys(ENVIRONMENT_KEYS)
+    )
 
 
 class Daemon:
@@ -93,6 +102,12 @@ class Daemon:
         self.sessions = SessionTracker(cfg.session)
         self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
         self.status = DaemonStatus()
+        self.bus = Bus()
+        self.health = Health(clock)
+        self.health.set("radar", "starting", self.cfg.radar.type)
+        self.health.set("speaker", "ok" if speaker.available() else "unavailable")
+        self.health.set("store", "ok", str(store.path))
+        self._standby_changed = asyncio.Event()
         self.summaries: list[tuple[int, NightSummary]] = []
         self.alarm_events: list[SessionEvent] = []
         self._session_id: int | None = None
@@ -110,10 +125,11 @@ class Daemon:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as e:
                 if time.monotonic() - started > _BACKOFF_MAX_S:
                     delay = 1.0  # it had been healthy: a new failure starts the back-off afresh
                 log.exception("task %s failed; restarting in %.0f s", name, delay)
+                self.health.set(name, "failing", f"{e.__class__.__name__}: {e}")
                 # Real time on purpose: a failing device is retried at a human pace.
                 await asyncio.sleep(delay)
                 delay = min(delay * 2.0, _BACKOFF_MAX_S)
@@ -129,6 +145,12 @@ class Daemon:
         except StoreError as e:
             # The night may be split, but the daemon (and the alarm) must start regardless.
             log.error("could not resume or close the previous session: %s", e)
+        try:
+            self.status.standby = bool(self.store.setting("standby", False))
+        except StoreError as e:
+            log.error("could not read the standby setting (running): %s", e)
+        if self.status.standby:
+            log.info("in standby: the radar stays off until standby is turned off")
         log.info(
             "daemon starting radar=%s alarm=%s tz=%s",
             self.cfg.radar.type,
@@ -195,16 +217,93 @@ class Daemon:
                 task.cancel()
 
     # -- the radar chain -----------------------------------------------------------------------
+    # -- status ------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a status request answers, JSON-ready (the control API's `status`).
+
+        Live values are None when nobody is seen, in standby, or before the first second.
+        """
+        sec = self.status.second
+        user = None if sec is None else sec.user
+        ep = self.status.epoch
+        ring_s = self.alarm.next_ring_s
+        if self.status.standby:
+            state = "standby"
+        elif self.status.session_id is not None or self._session_start_s is not None:
+            state = "in_bed"
+        else:
+            state = "monitoring"
+        return {
+            "t_s": self.clock.now(),
+            "presence": None if sec is None else sec.presence.present,
+            "presence_confidence": None if sec is None else round(sec.presence.confidence, 3),
+            "presence_state": None if sec is None else sec.presence.state,
+            "session": {"state": state, "id": self.status.session_id},
+            "stage": None if ep is None else stage_name(ep.stage),
+            "breath_rate": None if user is None else user.breath_rate_bpm,
+            "heart_rate": None if user is None else user.heart_rate_bpm,
+            "distance_m": None if user is None else round(user.distance_m, 3),
+            "environment": dict(self.status.environment),
+            "next_alarm": None
+            if ring_s is None
+            else datetime.fromtimestamp(ring_s, self.tz).isoformat(timespec="seconds"),
+            "next_alarm_s": ring_s,
+            "standby": self.status.standby,
+            "devices": self.health.to_dict(),
+        }
+
+    # -- standby -----------------------------------------------------------------------------
+    @property
+    def standby(self) -> bool:
+        """True while the radar is off at the source and nothing is recorded."""
+        return self.status.standby
+
+    def set_standby(self, on: bool) -> None:
+        """Turn standby on or off; kept across restarts. The alarm rings in standby too."""
+        if on == self.status.standby:
+            return
+        self.status.standby = on
+        self._standby_changed.set()
+        log.info("standby %s", "on" if on else "off")
+        try:
+            self.store.set_setting("standby", on)
+        except StoreError as e:
+            log.error("standby %s is not kept across a restart: %s", "on" if on else "off", e)
+        self.bus.publish("standby", self.clock.now(), {"on": on})
+
+    async def _wait_standby_change(self) -> None:
+        self._standby_changed.clear()
+        await self._standby_changed.wait()
+
+    # -- the radar chain -----------------------------------------------------------------------
     async def _radar_task(self) -> None:
         n = int(round(_BATCH_S * self.radar.frame_rate_hz))
+        virtual = isinstance(self.clock, VirtualClock)
+        while not self._stop.is_set() and self.status.standby:
+            self.health.set("radar", "off", "standby")
+            await self._wait_standby_change()
         self.radar.start()
         self.status.radar_ok = True
-        virtual = isinstance(self.clock, VirtualClock)
+        self.health.set("radar", "ok", self.cfg.radar.type)
         while not self._stop.is_set():
+            if self.status.standby:
+                self._enter_standby()
+                while self.status.standby and not self._stop.is_set():
+                    await self._wait_standby_change()
+                if self._stop.is_set():
+                    return
+                # The DSP's filters and the epoch in progress belong to before the pause.
+                self.pipeline = Pipeline(self.cfg, self.pipeline.stager, wall_grid=True)
+                self.radar.start()
+                self.status.radar_ok = True
+                self.health.set("radar", "ok", self.cfg.radar.type)
+                continue
             # A real driver blocks until its frames arrive: keep it off the event loop.
             frames = self.radar.read(n) if virtual else await asyncio.to_thread(self.radar.read, n)
             if frames is None:
                 break
+            if self.status.standby:
+                continue  # frames read before standby was noticed are dropped, not recorded
             t_last = float(frames.t_s[-1])
             if isinstance(self.clock, VirtualClock):
                 await self.clock.run_until(t_last)
@@ -212,8 +311,8 @@ class Daemon:
                 # A simulated source renders ahead of time: deliver its frames at the clock's pace.
                 await self.clock.sleep(wait)
             out = self.pipeline.update(frames)
-            if out.seconds:
-                self.status.second = out.seconds[-1]
+            for sec in out.seconds:
+                self._on_second(sec)
             for ep in out.epochs:
                 self._on_epoch(ep)
         if self._stop.is_set():
@@ -233,8 +332,50 @@ class Daemon:
                 await self.clock.run_until(ring + 5.0)
         self.stop()
 
+    def _enter_standby(self) -> None:
+        """Switch the radar off at the source and close what was being recorded."""
+        self.radar.stop()
+        self.status.radar_ok = False
+        self.health.set("radar", "off", "standby")
+        self.status.second = None
+        self.status.epoch = None
+        for ep in self.pipeline.flush().epochs:
+            self._on_epoch(ep)
+        self._apply(self.sessions.flush())
+
+    def _on_second(self, sec: TrackedSecond) -> None:
+        self.status.second = sec
+        u = sec.user
+        self.bus.publish(
+            "second",
+            sec.t_s,
+            {
+                "presence": sec.presence.present,
+                "presence_confidence": round(sec.presence.confidence, 3),
+                "presence_state": sec.presence.state,
+                "breath_rate": None if u is None else u.breath_rate_bpm,
+                "heart_rate": None if u is None else u.heart_rate_bpm,
+                "distance_m": None if u is None else round(u.distance_m, 3),
+                "movement": None if u is None else u.movement,
+                "others": sec.others,
+            },
+        )
+
     def _on_epoch(self, ep: StagedEpoch) -> None:
         self.status.epoch = ep
+        f0 = ep.features
+        self.bus.publish(
+            "epoch",
+            ep.t_s,
+            {
+                "index": ep.index,
+                "stage": stage_name(ep.stage),
+                "present_fraction": f0.present_fraction,
+                "breath_rate": f0.breath_rate_bpm,
+                "heart_rate": f0.heart_rate_bpm,
+                "distance_m": f0.distance_m,
+            },
+        )
         f = ep.features
         log.info(
             "epoch %d stage=%s present=%.2f breath=%s hr=%s distance=%s",
@@ -252,6 +393,7 @@ class Daemon:
         """Store what the session tracker decided; a failing store costs data, never the night."""
         if up.started_s is not None:
             self._session_start_s = up.started_s
+            self.bus.publish("session", up.started_s, {"state": "in_bed"})
         for ev in up.events:
             self._log_event(ev)
         try:
@@ -274,13 +416,18 @@ class Daemon:
             if self._store_failing:
                 log.info("store available again")
                 self._store_failing = False
+                self.health.set("store", "ok", str(self.store.path))
         except StoreError as e:
             if not self._store_failing:
                 log.error("store unavailable: %s", e)
                 self._store_failing = True
+                self.health.set("store", "unavailable", str(e))
         if up.closed is not None:
             m = up.closed.metrics
             log.info("session closed tib=%.0f min tst=%.0f min", m.tib_min, m.tst_min)
+            summary = {"session_id": self._session_id, **up.closed.to_dict()}
+            self.bus.publish("night", up.closed.end_s, summary)
+            self.bus.publish("session", up.closed.end_s, {"state": "monitoring"})
             self._session_id = None
             self._session_start_s = None
             self.status.session_id = None
@@ -294,6 +441,10 @@ class Daemon:
             # The alarm must never depend on the store.
             log.exception("could not store alarm event %s", ev.kind)
 
-    @staticmethod
-    def _log_event(ev: SessionEvent) -> None:
+    def _log_event(self, ev: SessionEvent) -> None:
         log.info("event %s %s", ev.kind, ev.detail)
+        try:
+            detail = json.loads(ev.detail) if ev.detail else {}
+        except ValueError:
+            detail = {"text": ev.detail}
+        self.bus.publish("event", ev.t_s, {"kind": ev.kind, "detail": detail})

@@ -118,6 +118,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX environment_t ON environment (t_s)",
         "CREATE INDEX environment_quantity_t ON environment (quantity, t_s)",
     ),
+    # v2: settings that must survive a restart (standby), one JSON value per key.
+    ("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",),
 )
 """Ordered schema migrations: entry ``k`` takes ``user_version`` from ``k`` to ``k + 1``.
 
@@ -761,6 +763,31 @@ class Store:
                 (float(t0_s), float(t1_s)),
             ).fetchall()
         return [EnvironmentRow(float(r[0]), r[1], r[2], _nan_if_none(r[3]), r[4]) for r in rows]
+
+    # ---- settings --------------------------------------------------------------------------
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """Return the stored value of setting `key` (JSON-decoded), or `default` if unset.
+
+        Raises:
+            StoreError: The read failed.
+        """
+        with self._reading(f"read setting {key}") as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store setting `key` (any JSON-serialisable value), durably.
+
+        Raises:
+            StoreError: The write failed.
+        """
+        with self._writing(f"write setting {key}") as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, _dumps(value)),
+            )
 
     # ---- health ----------------------------------------------------------------------------
 
