@@ -93,6 +93,18 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--data-dir", type=Path, help="directory of the SQLite store")
     rep.add_argument("--db", type=Path, help="the SQLite file itself")
 
+    ev = sub.add_parser(
+        "eval", help="score PSG nights with the shipped model and print the agreement figures"
+    )
+    ev.add_argument("--data", type=Path, required=True, help="a folder of nights (*.npz)")
+    ev.add_argument(
+        "--via-radar", action="store_true", help="render each night through the radar chain"
+    )
+    ev.add_argument("--model", default="live", choices=("live", "morning"), help="which model")
+    ev.add_argument("--classes", type=int, default=4, choices=(4, 3), help="4 or 3 classes")
+    ev.add_argument("--jobs", type=int, default=1, help="nights scored in parallel")
+    ev.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
+
     c = sub.add_parser("config", help="configuration tools")
     c.set_defaults(print_config_help=c.print_help)
     csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
@@ -216,6 +228,26 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from appliance.evaluate import evaluate
+    from appliance.report import format_eval
+
+    out = evaluate(
+        args.data,
+        via_radar=args.via_radar,
+        model=args.model,
+        classes=args.classes,
+        jobs=max(1, args.jobs),
+    )
+    print(format_eval(out))
+    if args.json:
+        try:
+            args.json.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise ApplianceError(f"cannot write {args.json}: {e.strerror or e}") from None
+    return 0
+
+
 def _night_of(t_s: float, tz_key: str) -> date:
     """The date a night is named by: its evening (a start before noon belongs to the day before)."""
     from appliance.clock import local_datetime
@@ -272,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_record(args)
         if args.command == "replay":
             return _cmd_replay(args)
+        if args.command == "eval":
+            return _cmd_eval(args)
         if args.command == "config":
             if args.config_command == "check":
                 return _cmd_config_check(args)

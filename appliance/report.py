@@ -321,3 +321,34 @@ def format_report(
     lines += _alarm_lines(alarm, tz)
     logger.debug("morning report lines=%d", len(lines))
     return "\n".join(lines)
+
+
+def format_eval(out: Mapping[str, Any]) -> str:
+    """The text table of `appliance eval`: inputs, agreement, and device − PSG metric bias."""
+    ag = Agreement(
+        n_epochs=int(out["epochs"]),
+        accuracy=out["accuracy"],
+        kappa=out["kappa"],
+        confusion=out["confusion"],
+        per_stage=out["per_stage"],
+        classes=tuple(out["stage_names"]),
+    )
+    inputs = out["inputs"]
+    lines = [f"{out['nights']} nights, model {out['model']}"]
+    if "path" in inputs:
+        lines += [f"  inputs: {k} = {v}" for k, v in inputs.items()]
+    lines += ["", *_agreement_lines(ag), "", "  Per night (device - PSG): bias [95 % limits]"]
+    for name, unit in (("tst", "min"), ("se", "%"), ("sol", "min"), ("waso", "min")):
+        m = out["metrics"][name]
+        if m["bias"] is None:
+            lines.append(f"  {name.upper():5s} -")
+            continue
+        lo = "-" if m["loa_low"] is None else f"{m['loa_low']:+.1f}"
+        hi = "-" if m["loa_high"] is None else f"{m['loa_high']:+.1f}"
+        lines.append(f"  {name.upper():5s} {m['bias']:+7.1f} {unit} [{lo}, {hi}] (n={m['n']})")
+    lines += ["", "  record    epochs  accuracy  kappa"]
+    for n in out["per_night"]:
+        acc = "-" if n["accuracy"] is None else f"{n['accuracy']:.3f}"
+        kap = "-" if n["kappa"] is None else f"{n['kappa']:.3f}"
+        lines.append(f"  {n['record']:8s} {n['epochs']:7d}  {acc:>8s}  {kap:>5s}")
+    return "\n".join(lines)
