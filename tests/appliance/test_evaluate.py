@@ -1,4 +1,4 @@
-"""`appliance eval`: the documented JSON fields, both input paths, and the live model's causality."""
+"""`appliance eval`: the documented JSON fields, both input paths, the live model's causality."""
 
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ def test_eval_via_radar_three_classes(one_night: Path) -> None:
     assert out["epochs"] == 154
 
 
-def test_eval_bad_arguments_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_bad_arguments_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["eval", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no night" in err
