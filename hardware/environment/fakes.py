@@ -120,7 +120,8 @@ class FakeDevice:
     Attributes:
         address: 7-bit address.
         nack: If True, every transaction is NACKed (a missing or hung part).
-        stuck: If True, the raw values freeze at the last ones produced.
+        stuck: If True, the raw values freeze at the last ones produced (the BME280 stops
+            converting: its data registers keep what they hold, the reset values after a reset).
     """
 
     def __init__(self, address: int, ambient: Callable[[], Ambient]) -> None:
@@ -195,7 +196,7 @@ class FakeSht4x(FakeDevice):
         self.crc_error = False
         self._answer: list[int] = []
         self._ready_at = 0.0
-        self._last_raw = (0, 0)
+        self._last_raw: tuple[int, int] | None = None
 
     def _words(self, words: Sequence[int]) -> list[int]:
         out: list[int] = []
@@ -212,7 +213,7 @@ class FakeSht4x(FakeDevice):
             raise ProtocolViolation(f"sht4x expects one command byte, got {data.hex()}")
         cmd = data[0]
         if cmd == _sht.CMD_MEASURE_HIGH:
-            if not self.stuck:
+            if not self.stuck or self._last_raw is None:
                 a = self.ambient()
                 raw_t = round((a.temperature_c + 45.0) * 65535.0 / 175.0)
                 raw_rh = round((a.humidity_pct + 6.0) * 65535.0 / 125.0)
@@ -251,7 +252,7 @@ class FakeTsl2591(_RegisterDevice):
         self.regs[_tsl.REG_ID] = _tsl.TSL2591_ID
         self.ir_ratio = 0.25
         self._aen_at: float | None = None
-        self._last = (0, 0)
+        self._last: tuple[int, int] | None = None
 
     def register(self, command: int) -> int:
         """See `_RegisterDevice`."""
@@ -281,7 +282,7 @@ class FakeTsl2591(_RegisterDevice):
         valid = self._aen_at is not None and at_s - self._aen_at >= t_ms / 1000.0
         self.regs[_tsl.REG_STATUS] = _tsl.STATUS_AVALID if valid else 0
         if register == _tsl.REG_C0DATAL and valid:
-            if not self.stuck:
+            if not self.stuck or self._last is None:
                 # Invert lux = C0·(1 − r)²/cpl with C1 = r·C0.
                 r = self.ir_ratio
                 ch0 = self.ambient().lux * _tsl.counts_per_lux(gain, t_ms) / (1.0 - r) ** 2
@@ -300,7 +301,7 @@ class FakeVeml7700(_RegisterDevice):
         super().__init__(address, ambient)
         self.regs[0] = 0x01  # power-on default: shut down
         self._on_at: float | None = None
-        self._last = 0
+        self._last: int | None = None
 
     def register(self, command: int) -> int:
         """See `_RegisterDevice`."""
@@ -330,9 +331,11 @@ class FakeVeml7700(_RegisterDevice):
         conf = self.regs[0] | self.regs[1] << 8
         gain = {v: k for k, v in _veml.GAIN_BITS.items()}[conf >> 11 & 0b11]
         it = {v: k for k, v in _veml.IT_BITS.items()}.get(conf >> 6 & 0b1111, 100.0)
-        if self._on_at is not None and at_s - self._on_at >= it / 1000.0 and not self.stuck:
+        ready = self._on_at is not None and at_s - self._on_at >= it / 1000.0
+        if ready and (not self.stuck or self._last is None):
             self._last = min(round(self.ambient().lux / _veml.resolution_lx(gain, it)), 65535)
-        self.regs[8:10] = bytes((self._last & 0xFF, self._last >> 8))
+        last = self._last or 0
+        self.regs[8:10] = bytes((last & 0xFF, last >> 8))
 
 
 # Trims of the BMP280 datasheet's worked example, with humidity trims of a typical part.

@@ -85,11 +85,11 @@ def counts_per_lux(gain: float, integration_ms: float) -> float:
 
 def lux_from_counts(ch0: int, ch1: int, gain: float, integration_ms: float) -> float:
     """Illuminance from the two channels' counts, lx (>= 0; 0 in the dark)."""
-    if ch0 <= 0:
+    # More infrared than visible+infrared is noise at the bottom of the range, not light (and the
+    # equation's two negative factors would make it look like some).
+    if ch0 <= 0 or ch1 >= ch0:
         return 0.0
-    lux = (ch0 - ch1) * (1.0 - ch1 / ch0) / counts_per_lux(gain, integration_ms)
-    # More infrared than visible+infrared is noise at the bottom of the range, not negative light.
-    return max(0.0, lux)
+    return (ch0 - ch1) * (1.0 - ch1 / ch0) / counts_per_lux(gain, integration_ms)
 
 
 def _control(step: Step) -> int:
