@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from appliance.config import EnvironmentConfig
 from appliance.errors import HardwareError
@@ -43,6 +43,9 @@ from hardware.environment import (
     Veml7700,
     open_bus,
 )
+
+if TYPE_CHECKING:
+    from hardware.environment.fakes import BedroomNight
 
 __all__ = [
     "PLAUSIBLE",
@@ -412,7 +415,7 @@ def open_environment(
     *,
     simulated: bool,
     clock: Callable[[], float],
-    night: object | None = None,
+    night: BedroomNight | None = None,
 ) -> EnvironmentMonitor | None:
     """Build the monitor the daemon samples: real bus on the Pi, the simulated twin elsewhere.
 
@@ -420,8 +423,7 @@ def open_environment(
         cfg: The `[environment]` section.
         simulated: True for the simulated twin (fake devices driven by `clock`).
         clock: The daemon's clock's `now` (UTC epoch seconds); only the twin reads it.
-        night: A `hardware.environment.fakes.BedroomNight` for the twin (local-time model);
-            None = UTC.
+        night: The twin's bedroom model, in local time (`BedroomNight(tz=...)`); None = UTC.
 
     Returns:
         The monitor, or None if the environment is disabled or the bus cannot be opened (logged
@@ -431,15 +433,14 @@ def open_environment(
         return None
     sleep: Callable[[float], None]
     if simulated:
-        from hardware.environment.fakes import BedroomNight, simulated_bus
+        from hardware.environment.fakes import simulated_bus
 
         parts = [
             _AUTO[role][0] if choice == "auto" else choice
             for role, choice in (("climate", cfg.climate), ("light", cfg.light))
             if choice != "none"
         ]
-        model = night if isinstance(night, BedroomNight) else None
-        fake = simulated_bus(clock, model, parts)
+        fake = simulated_bus(clock, night, parts)
         bus: I2CBus = fake
         sleep = fake.sleep
     else:
