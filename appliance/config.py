@@ -24,6 +24,7 @@ __all__ = [
     "AlarmConfig",
     "BedConfig",
     "Config",
+    "EnvironmentConfig",
     "PresenceConfig",
     "RadarConfig",
     "SessionConfig",
@@ -159,6 +160,32 @@ class StoreConfig(_Section):
     data_dir: str = Field("", description="Directory of the store; '' = the state directory.")
 
 
+class EnvironmentConfig(_Section):
+    """The bedroom's temperature, humidity and light sensors on I2C."""
+
+    enabled: bool = Field(True, description="Sample the environment sensors at all.")
+    i2c_bus: int = Field(1, ge=0, le=255, description="I2C bus number (/dev/i2c-N; 1 on a Pi).")
+    climate: Literal["auto", "sht4x", "bme280", "none"] = Field(
+        "auto", description="Climate sensor: 'auto' probes SHT4x then BME280; 'none' for none."
+    )
+    light: Literal["auto", "tsl2591", "veml7700", "none"] = Field(
+        "auto", description="Light sensor: 'auto' probes TSL2591 then VEML7700; 'none' for none."
+    )
+    interval_s: float = Field(30.0, ge=5.0, le=600.0, description="Sampling interval, s.")
+    fail_after: int = Field(
+        3, ge=1, le=100, description="Consecutive failures after which a sensor is unavailable."
+    )
+    stuck_after_s: float = Field(
+        1800.0, ge=60.0, le=86400.0, description="Identical raw values this long mean stuck, s."
+    )
+
+    @model_validator(mode="after")
+    def _stuck_after_interval(self) -> EnvironmentConfig:
+        if self.stuck_after_s < 3 * self.interval_s:
+            raise ValueError("stuck_after_s must be at least 3 sampling intervals")
+        return self
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -175,6 +202,7 @@ class Config(_Section):
     session: SessionConfig = Field(default_factory=SessionConfig)
     alarm: AlarmConfig = Field(default_factory=AlarmConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
 
     @field_validator("timezone")
     @classmethod
