@@ -29,6 +29,7 @@ from appliance.alarm import AlarmTask
 from appliance.bus import Bus
 from appliance.clock import Clock, VirtualClock
 from appliance.config import Config
+from appliance.environment import EnvironmentMonitor, EnvironmentReading
 from appliance.epochs import FEATURE_NAMES
 from appliance.errors import StoreError
 from appliance.frames import EPOCH_S, SessionEvent, StagedEpoch, TrackedSecond, stage_name
@@ -78,6 +79,7 @@ class Daemon:
         tz: Local time zone of alarms and reports.
         finite_source: True when the radar source ends (a simulated night); the daemon then
             finishes the session and stops by itself once the alarm has had its chance.
+        environment: The bedroom sensors' monitor, or None without sensors.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class Daemon:
         stager: Stager,
         tz: ZoneInfo,
         finite_source: bool = False,
+        environment: EnvironmentMonitor | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -98,6 +101,7 @@ class Daemon:
         self.store = store
         self.tz = tz
         self.finite_source = finite_source
+        self.environment = environment
         self.pipeline = Pipeline(cfg, stager, wall_grid=True)
         self.sessions = SessionTracker(cfg.session)
         self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
@@ -163,6 +167,12 @@ class Daemon:
                     tg.create_task(self._supervise("radar", self._radar_task), name="radar"),
                     tg.create_task(self._supervise("alarm", self.alarm.run), name="alarm"),
                 ]
+                if self.environment is not None:
+                    env = tg.create_task(
+                        self._supervise("environment", self._environment_task),
+                        name="environment",
+                    )
+                    tasks.append(env)
                 tg.create_task(self._stopper(tasks), name="stopper")
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -251,6 +261,41 @@ class Daemon:
             "standby": self.status.standby,
             "devices": self.health.to_dict(),
         }
+
+    # -- the bedroom ---------------------------------------------------------------------------
+    async def _environment_task(self) -> None:
+        """Sample the bedroom sensors every interval; a faulty sensor costs only its value."""
+        mon = self.environment
+        if mon is None:
+            return
+        virtual = isinstance(self.clock, VirtualClock)
+        while not self._stop.is_set():
+            now = self.clock.now()
+            # A real light sensor blocks ~1.5 s while it auto-ranges in the dark.
+            r = mon.sample(now) if virtual else await asyncio.to_thread(mon.sample, now)
+            self._on_environment(r)
+            await self.clock.sleep(mon.interval_s)
+
+    def _on_environment(self, r: EnvironmentReading) -> None:
+        values = {
+            "temperature_c": r.temperature_c,
+            "humidity_pct": r.humidity_pct,
+            "illuminance_lux": r.lux,
+        }
+        self.status.environment = values
+        for h in r.health:
+            self.health.set(f"{h.role}:{h.sensor}", h.state, h.last_error or "")
+        self.bus.publish("environment", r.t_s, {**values, "pressure_hpa": r.pressure_hpa})
+        if self.status.standby:
+            return  # standby records nothing
+        try:
+            for row in r.rows():
+                self.store.add_environment(r.t_s, *row)
+        except StoreError as e:
+            if not self._store_failing:
+                log.error("store unavailable: %s", e)
+                self._store_failing = True
+                self.health.set("store", "unavailable", str(e))
 
     # -- standby -----------------------------------------------------------------------------
     @property

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from appliance.frames import ABSENT, EPOCH_S, stage_name
+from appliance.bedroom import BedroomInsight, Span, bedroom_insight
+from appliance.frames import ABSENT, EPOCH_S, Stage, stage_name
 from appliance.metrics import sleep_metrics
 from appliance.report import format_report
 from appliance.store import SessionRow, Store
 
-__all__ = ["epoch_rows", "night_alarm", "night_report", "session_hypnogram"]
+__all__ = [
+    "bedroom_lines",
+    "epoch_rows",
+    "night_alarm",
+    "night_bedroom",
+    "night_report",
+    "session_hypnogram",
+]
 
 
 def session_hypnogram(store: Store, row: SessionRow) -> tuple[float, np.ndarray]:
@@ -69,6 +78,45 @@ def night_alarm(store: Store, row: SessionRow) -> dict[str, Any] | None:
     return alarm
 
 
+def night_bedroom(
+    store: Store, row: SessionRow, t0_s: float, hyp: np.ndarray
+) -> BedroomInsight | None:
+    """The bedroom's night (ranges, minutes outside the recommended ranges); None without data."""
+    end_s = t0_s + len(hyp) * EPOCH_S
+    rows = store.environment(t0_s, end_s)
+    if not rows:
+        return None
+    by_t: dict[float, dict[str, float]] = {}
+    for r in rows:
+        by_t.setdefault(r.t_s, {})[r.quantity] = r.value
+    times = sorted(by_t)
+
+    def col(q: str) -> list[float | None]:
+        return [by_t[t].get(q) for t in times]
+
+    asleep = [t0_s + i * EPOCH_S for i, c in enumerate(hyp) if int(c) >= Stage.LIGHT]
+    return bedroom_insight(
+        times, col("temperature"), col("humidity"), col("illuminance"), asleep, end_s=end_s
+    )
+
+
+def bedroom_lines(b: BedroomInsight) -> list[str]:
+    """The morning report's bedroom section."""
+
+    def span(s: Span | None, unit: str, spec: str) -> str:
+        return "-" if s is None else f"{s.min:{spec}}-{s.max:{spec}} {unit}"
+
+    return [
+        "Bedroom",
+        f"  Temperature  {span(b.temperature_c, '°C', '.1f')}"
+        f"  ({b.minutes_too_cold:.0f} min below 16 °C, {b.minutes_too_warm:.0f} min above 20 °C)",
+        f"  Humidity     {span(b.humidity_pct, '%', '.0f')}"
+        f"  ({b.minutes_too_dry:.0f} min below 40 %, {b.minutes_too_humid:.0f} min above 60 %)",
+        f"  Light        {span(b.lux, 'lx', '.2f')}"
+        f"  ({b.minutes_light_asleep:.0f} min asleep above 1 lx)",
+    ]
+
+
 def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
     """Report text and data of a closed session from the store alone."""
     tz = ZoneInfo(row.tz or "UTC")
@@ -86,6 +134,9 @@ def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
         alarm=alarm,
         title=f"Night of session {row.id}",
     )
+    bedroom = night_bedroom(store, row, t0, hyp)
+    if bedroom is not None:
+        text += "\n\n" + "\n".join(bedroom_lines(bedroom))
     data = {
         "session": row.id,
         "start_s": row.started_s,
@@ -93,6 +144,7 @@ def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
         "hypnogram": [stage_name(int(c)) for c in hyp],
         "metrics": metrics.to_dict(),
         "alarm": alarm,
+        "bedroom": None if bedroom is None else asdict(bedroom),
         "epochs": epoch_rows(store, row),
     }
     return text, data

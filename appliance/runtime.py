@@ -15,10 +15,12 @@ from pathlib import Path
 from appliance.clock import Clock, RealClock, ScaledClock
 from appliance.config import Config, load_config, parse_config, resolve_timezone
 from appliance.daemon import Daemon
+from appliance.environment import open_environment
 from appliance.errors import ConfigError, StoreError
 from appliance.staging import Stager
 from appliance.store import Store
 from hardware.board import Board, detect_board
+from hardware.environment.fakes import BedroomNight
 from hardware.radar.night import Night, default_night_path, load_night
 from hardware.radar.scene import SCENES, Scene, build_scene
 from hardware.radar.simulated import SimulatedRadar
@@ -161,10 +163,20 @@ def run_daemon(
         cfg.radar.n_bins,
     )
     speaker = _speaker(board)
+    environment = open_environment(
+        cfg.environment, simulated=not board.is_pi, clock=clock.now, night=BedroomNight(tz=tz)
+    )
     directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
     store = _open_store(directory / STORE_FILE)
     daemon = Daemon(
-        cfg, clock=clock, radar=radar, speaker=speaker, store=store, stager=stager, tz=tz
+        cfg,
+        clock=clock,
+        radar=radar,
+        speaker=speaker,
+        store=store,
+        stager=stager,
+        tz=tz,
+        environment=environment,
     )
     try:
         asyncio.run(daemon.run())

@@ -31,6 +31,7 @@ from appliance.alarm import next_occurrence
 from appliance.clock import VirtualClock, local_datetime
 from appliance.config import Config, resolve_timezone
 from appliance.daemon import Daemon
+from appliance.environment import open_environment
 from appliance.frames import ABSENT, EPOCH_S, UNSCORED, stage_name
 from appliance.metrics import agreement, sleep_metrics
 from appliance.report import format_report
@@ -38,6 +39,7 @@ from appliance.report_data import epoch_rows, session_hypnogram
 from appliance.runtime import simulated_scene, with_overrides
 from appliance.staging import Stager
 from appliance.store import Store
+from hardware.environment.fakes import BedroomNight
 from hardware.radar.night import Night
 from hardware.radar.scene import SCENES, Scene
 from hardware.radar.simulated import SceneTruth, SimulatedRadar
@@ -212,6 +214,12 @@ def simulate_night(
                 stager=stager,
                 tz=prep.tz,
                 finite_source=True,
+                environment=open_environment(
+                    prep.cfg.environment,
+                    simulated=True,
+                    clock=clock.now,
+                    night=BedroomNight(tz=prep.tz),
+                ),
             )
             t0 = time.perf_counter()
             asyncio.run(_night_with_a_sleeper(daemon, clock))
