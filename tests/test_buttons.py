@@ -136,3 +136,16 @@ def test_handler_errors_are_swallowed(factory: MockFactory) -> None:
     pin.drive_low()
     pin.drive_high()  # no exception escapes into gpiozero's thread
     btn.close()
+
+
+def test_buttons_config() -> None:
+    from appliance.config import parse_config
+    from appliance.errors import ConfigError
+
+    cfg = parse_config({"buttons": {"pin": 26, "long_press_s": 3.0}}).buttons
+    assert (cfg.pin, cfg.long_press_s) == (26, 3.0)
+    assert parse_config({}).buttons.pin == 17
+    with pytest.raises(ConfigError, match=r"buttons\.long_press_s"):
+        parse_config({"buttons": {"long_press_s": 0.1}})
+    with pytest.raises(ConfigError, match=r"already used by buttons\.pin"):
+        parse_config({"speaker": {"buzzer_pin": 17}})

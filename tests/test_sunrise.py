@@ -147,24 +147,25 @@ def _controller(**kw: float) -> tuple[LightController, SimulatedRing, VirtualClo
 
 
 def test_controller_plays_the_sunrise_to_the_set_time_on_the_ring() -> None:
-    ctl, ring, clock = _controller()
+    ctl, ring, clock = _controller(sunrise_s=600.0)  # 10 min: fewer fast frames to run
+    start_s = SET_S - 600.0
     ctl.arm_sunrise(SET_S)
     levels = []
-    t = START_S - 100
+    t = start_s - 100
     while t <= SET_S + 60:
         clock.advance_to(t)
         levels.append((t, ctl.update(t)))
         t += ctl.update_interval_s
-    before = [s for t, s in levels if t < START_S]
+    before = [s for t, s in levels if t < start_s]
     assert all(s.mode == "off" and s.level == 0 for s in before)
-    during = [s for t, s in levels if START_S <= t < SET_S]
+    during = [s for t, s in levels if start_s <= t < SET_S]
     assert all(s.mode == "sunrise" for s in during)
     lv = [s.level for s in during]
     assert np.all(np.diff(lv) >= 0)
     at_set = [s for t, s in levels if t >= SET_S]
     assert at_set[0].level == pytest.approx(max(s.level for _, s in levels))
     # the ring got frames faster while dithering the dim start, once a second later
-    fast = [t for t, _ in ring.frames if START_S <= t < START_S + 60]
+    fast = [t for t, _ in ring.frames if start_s <= t < start_s + 60]
     assert len(fast) > 100
     assert ring.last is not None and ring.last.max() == 204  # 0.8 · 255
     assert ctl.emitted_lux_estimate == pytest.approx(at_set[-1].level * 60.0)
@@ -209,3 +210,19 @@ def test_controller_reports_a_failing_ring_and_keeps_going() -> None:
     s = ctl.update(START_S + 2)  # the same frame is resent after a failure
     assert s.health.ok and s.health.write_failures == 2
     assert ring.last is not None and ring.last.max() > 0
+
+
+def test_light_config() -> None:
+    from appliance.config import parse_config
+    from appliance.errors import ConfigError
+
+    cfg = parse_config({}).light
+    assert (cfg.type, cfg.sunrise_min, cfg.n_leds) == ("simulated", 30.0, 24)
+    cfg = parse_config({"light": {"type": "spi", "spi_bus": 1, "sunrise_min": 90.0}}).light
+    assert cfg.spi_bus == 1 and cfg.sunrise_min == 90.0
+    with pytest.raises(ConfigError, match=r"light\.sunrise_min"):
+        parse_config({"light": {"sunrise_min": 91.0}})
+    with pytest.raises(ConfigError, match=r"light\.gpio_pin: GPIO 4 cannot drive"):
+        parse_config({"light": {"type": "ws281x", "gpio_pin": 4}})
+    with pytest.raises(ConfigError, match=r"light\.type"):
+        parse_config({"light": {"type": "dmx"}})
