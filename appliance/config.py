@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from appliance.alarm import parse_hhmm
 from appliance.errors import ConfigError
@@ -23,12 +31,15 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "AlarmConfig",
     "BedConfig",
+    "ButtonsConfig",
     "Config",
     "EnvironmentConfig",
+    "LightConfig",
     "PresenceConfig",
     "RadarConfig",
     "SessionConfig",
     "SimulatorConfig",
+    "SpeakerConfig",
     "StoreConfig",
     "load_config",
     "parse_config",
@@ -154,6 +165,81 @@ class AlarmConfig(_Section):
         return f"{h:02d}:{m:02d}"
 
 
+# Pins rpi-ws281x can drive: PWM0 (12, 18), PWM1 (13, 19), PCM (21), SPI (10).
+_WS281X_PINS = (10, 12, 13, 18, 19, 21)
+# The shipped sounds (hardware/sounds; a test keeps the two lists equal).
+SOUND_NAMES = ("chimes", "birdsong", "bowl")
+
+
+class LightConfig(_Section):
+    """The LED ring: the sunrise, the reading light and the night light."""
+
+    type: Literal["simulated", "ws281x", "spi"] = Field(
+        "simulated",
+        description="Ring driver: 'simulated', 'ws281x' (rpi-ws281x, Pi 1–4) or 'spi' (Pi 5).",
+    )
+    n_leds: int = Field(24, ge=1, le=450, description="Number of LEDs on the ring.")
+    gpio_pin: int = Field(
+        18, description="Data pin of the ws281x driver, BCM: 18, 12, 13, 19, 21 or 10."
+    )
+    spi_bus: int = Field(0, ge=0, le=6, description="SPI bus of the spi driver (MOSI to DIN).")
+    spi_device: int = Field(0, ge=0, le=3, description="SPI chip select of the spi driver.")
+    max_brightness: float = Field(
+        0.8, gt=0.0, le=1.0, description="Brightest channel at the end of the sunrise, 0–1."
+    )
+    sunrise_min: float = Field(
+        30.0, ge=0.0, le=90.0, description="Sunrise before the set time, minutes (0 = none)."
+    )
+    reading_brightness: float = Field(
+        0.6, gt=0.0, le=1.0, description="Brightness of the reading light (3000 K), 0–1."
+    )
+    night_brightness: float = Field(
+        0.02, gt=0.0, le=0.2, description="Brightness of the red night light, 0–0.2."
+    )
+
+    @field_validator("gpio_pin")
+    @classmethod
+    def _pin(cls, v: int, info: ValidationInfo) -> int:
+        if info.data.get("type") == "ws281x" and v not in _WS281X_PINS:
+            raise ValueError(f"GPIO {v} cannot drive ws281x LEDs (use 18, 12, 13, 19, 21 or 10)")
+        return v
+
+
+class ButtonsConfig(_Section):
+    """The device's button (short press: snooze / light; long press: dismiss / standby)."""
+
+    pin: int = Field(
+        17, ge=2, le=27, description="BCM pin of the button (to ground; internal pull-up)."
+    )
+    long_press_s: float = Field(
+        2.0, ge=0.5, le=10.0, description="Hold this long for a long press, seconds."
+    )
+
+
+class SpeakerConfig(_Section):
+    """The alarm's sound: ALSA device, fallbacks, sound and volume ramp."""
+
+    device: str = Field("default", min_length=1, description="ALSA PCM to play on (aplay -L).")
+    fallback_device: str = Field(
+        "", description="Second ALSA PCM tried if the first fails; '' = none."
+    )
+    buzzer_pin: int = Field(
+        -1, ge=-1, le=27, description="BCM pin of an active buzzer, last resort; -1 = none."
+    )
+    volume_ramp_s: float = Field(
+        60.0, ge=0.0, le=600.0, description="Volume rises from -30 dB to full over this, s."
+    )
+    sound: Literal["chimes", "birdsong", "bowl"] = Field(
+        "chimes", description="Shipped sound: chimes, birdsong or bowl."
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SpeakerConfig:
+        if self.fallback_device and self.fallback_device == self.device:
+            raise ValueError("fallback_device must differ from device")
+        return self
+
+
 class StoreConfig(_Section):
     """Where the SQLite store lives."""
 
@@ -203,6 +289,23 @@ class Config(_Section):
     alarm: AlarmConfig = Field(default_factory=AlarmConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     environment: EnvironmentConfig = Field(default_factory=EnvironmentConfig)
+    light: LightConfig = Field(default_factory=LightConfig)
+    buttons: ButtonsConfig = Field(default_factory=ButtonsConfig)
+    speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
+
+    @model_validator(mode="after")
+    def _pins_distinct(self) -> Config:
+        used = {"buttons.pin": self.buttons.pin}
+        if self.speaker.buzzer_pin >= 0:
+            used["speaker.buzzer_pin"] = self.speaker.buzzer_pin
+        if self.light.type == "ws281x":
+            used["light.gpio_pin"] = self.light.gpio_pin
+        seen: dict[int, str] = {}
+        for key, pin in used.items():
+            if pin in seen:
+                raise ValueError(f"{key} uses GPIO {pin}, already used by {seen[pin]}")
+            seen[pin] = key
+        return self
 
     @field_validator("timezone")
     @classmethod

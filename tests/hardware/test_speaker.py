@@ -15,11 +15,12 @@ import pytest
 
 from appliance.clock import VirtualClock
 from appliance.errors import HardwareError
+from hardware.sounds import sound_path
 from hardware.speaker import (
-    CHIME_FILENAME,
     AplaySpeaker,
     SimulatedSpeaker,
     Speaker,
+    VolumeRamp,
     default_cache_dir,
     write_chime_wav,
 )
@@ -148,29 +149,28 @@ class TestAplaySpeakerProcess:
         assert proc.kwargs["stderr"] == subprocess.PIPE
         assert sp.command(wav) == proc.args
 
-    def test_chime_is_synthesized_at_first_use(self, aplay_present: None, tmp_path: Path) -> None:
+    def test_plays_the_shipped_sound_by_default(self, aplay_present: None, tmp_path: Path) -> None:
         popen = FakePopen()
         cache = tmp_path / "cache"
         sp = AplaySpeaker(cache_dir=cache, popen=popen)
-        assert not cache.exists()  # no I/O before first use
         sp.play(0.0)
-        chime = cache / CHIME_FILENAME
-        assert popen.procs[0].args[-1] == str(chime)
-        with wave.open(str(chime), "rb") as w:
-            assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 16000)
-            assert w.getnframes() == 32000  # 2 s
-        assert chime.stat().st_size < 70_000
-        assert [p.name for p in cache.iterdir()] == [CHIME_FILENAME]  # no temp files left
+        played = Path(popen.procs[0].args[-1])
+        assert played == sound_path("chimes")
+        with wave.open(str(played), "rb") as w:
+            assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 22050)
+        assert not cache.exists()  # full volume needs no scaled copy
 
-    def test_cache_falls_back_to_tmp(
+    def test_ramped_copies_fall_back_to_tmp(
         self, aplay_present: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         blocker = tmp_path / "not-a-dir"
         blocker.write_text("x")
         monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
         popen = FakePopen()
-        AplaySpeaker(cache_dir=blocker, popen=popen).play(0.0)
-        assert popen.procs[0].args[-1] == str(tmp_path / "tmp" / "appliance" / CHIME_FILENAME)
+        AplaySpeaker(cache_dir=blocker, popen=popen, ramp=VolumeRamp(60.0)).play(0.0)
+        played = Path(popen.procs[0].args[-1])
+        assert played.parent == tmp_path / "tmp" / "appliance" and played.name.endswith("dB.wav")
+        assert [p.name for p in played.parent.iterdir()] == [played.name]  # no temp files left
 
     def test_missing_wav_raises(self, aplay_present: None, tmp_path: Path) -> None:
         sp = AplaySpeaker(wav_path=tmp_path / "nope.wav", popen=FakePopen())
