@@ -40,6 +40,7 @@ from appliance.report_data import session_hypnogram
 from appliance.session import NightSummary, SessionTracker, SessionUpdate
 from appliance.staging import Stager
 from appliance.store import SessionRow, Store
+from hardware.light import LightController
 from hardware.radar.source import RadarSource
 from hardware.speaker import Speaker
 
@@ -80,6 +81,7 @@ class Daemon:
         finite_source: True when the radar source ends (a simulated night); the daemon then
             finishes the session and stops by itself once the alarm has had its chance.
         environment: The bedroom sensors' monitor, or None without sensors.
+        light: The LED ring's controller (sunrise, reading and night light), or None.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class Daemon:
         tz: ZoneInfo,
         finite_source: bool = False,
         environment: EnvironmentMonitor | None = None,
+        light: LightController | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -102,6 +105,7 @@ class Daemon:
         self.tz = tz
         self.finite_source = finite_source
         self.environment = environment
+        self.light = light
         self.pipeline = Pipeline(cfg, stager, wall_grid=True)
         self.sessions = SessionTracker(cfg.session)
         self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
@@ -167,6 +171,9 @@ class Daemon:
                     tg.create_task(self._supervise("radar", self._radar_task), name="radar"),
                     tg.create_task(self._supervise("alarm", self.alarm.run), name="alarm"),
                 ]
+                if self.light is not None:
+                    lt = tg.create_task(self._supervise("light", self._light_task), name="light")
+                    tasks.append(lt)
                 if self.environment is not None:
                     env = tg.create_task(
                         self._supervise("environment", self._environment_task),
@@ -261,6 +268,29 @@ class Daemon:
             "standby": self.status.standby,
             "devices": self.health.to_dict(),
         }
+
+    # -- the light -----------------------------------------------------------------------------
+    async def _light_task(self) -> None:
+        """Play the sunrise of the next alarm, and the reading / night light the user chose."""
+        light = self.light
+        if light is None:
+            return
+        virtual = isinstance(self.clock, VirtualClock)
+        armed: float | None = None
+        try:
+            while not self._stop.is_set():
+                ring_s = self.alarm.next_ring_s
+                if ring_s is not None and ring_s != armed:
+                    light.arm_sunrise(ring_s)  # ends at the set time, even if a smart ring is early
+                    armed = ring_s
+                st = light.update(self.clock.now())
+                self.health.set(
+                    "light", "ok" if st.health.ok else "failing", st.health.last_error or ""
+                )
+                # Nobody watches a simulated night: a coarser pace keeps it fast.
+                await self.clock.sleep(5.0 if virtual else light.update_interval_s)
+        finally:
+            light.close()
 
     # -- the bedroom ---------------------------------------------------------------------------
     async def _environment_task(self) -> None:
@@ -480,6 +510,8 @@ class Daemon:
     def _on_alarm_event(self, ev: SessionEvent) -> None:
         self.alarm_events.append(ev)
         self._log_event(ev)
+        if self.light is not None and ev.kind in ("alarm_stopped", "alarm_missed"):
+            self.light.dismiss()
         try:
             self.store.add_event(self._session_id, ev)
         except Exception:

@@ -13,18 +13,20 @@ import tempfile
 from pathlib import Path
 
 from appliance.clock import Clock, RealClock, ScaledClock
-from appliance.config import Config, load_config, parse_config, resolve_timezone
+from appliance.config import Config, LightConfig, load_config, parse_config, resolve_timezone
 from appliance.daemon import Daemon
 from appliance.environment import open_environment
-from appliance.errors import ConfigError, StoreError
+from appliance.errors import ConfigError, HardwareError, StoreError
 from appliance.staging import Stager
 from appliance.store import Store
 from hardware.board import Board, detect_board
 from hardware.environment.fakes import BedroomNight
+from hardware.light import LightController, LightSettings
+from hardware.light.ring import LedRing, SimulatedRing, SpiRing, Ws281xRing
 from hardware.radar.night import Night, default_night_path, load_night
 from hardware.radar.scene import SCENES, Scene, build_scene
 from hardware.radar.simulated import SimulatedRadar
-from hardware.speaker import AplaySpeaker, SimulatedSpeaker, Speaker
+from hardware.speaker import Speaker, speaker_from_config
 
 __all__ = ["STORE_FILE", "check_simulator", "run_daemon", "simulated_scene", "with_overrides"]
 
@@ -111,15 +113,42 @@ def _open_store(path: Path) -> Store:
     return store
 
 
-def _speaker(board: Board) -> Speaker:
-    """ALSA where `aplay` exists on a Pi; the simulated twin elsewhere."""
-    aplay = AplaySpeaker()
-    if board.is_pi and aplay.available():
-        log.info("speaker: ALSA (aplay)")
-        return aplay
-    if board.is_pi:
-        log.warning("speaker: aplay not found; the alarm has no sound (install alsa-utils)")
-    return SimulatedSpeaker()
+def _speaker(cfg: Config, board: Board, clock: Clock) -> Speaker:
+    """The configured ALSA chain (device, fallback device, buzzer) on a Pi; the twin elsewhere."""
+
+    def fell_back(failed: str, to: str, error: str) -> None:
+        log.warning("speaker %s failed (%s); the alarm now rings on %s", failed, error, to)
+
+    speaker = speaker_from_config(
+        cfg.speaker, simulated=not board.is_pi, clock=clock, on_fallback=fell_back
+    )
+    if board.is_pi and not speaker.available():
+        log.warning("speaker: no working output; the alarm has no sound (install alsa-utils)")
+    log.info("speaker: %s", getattr(speaker, "name", type(speaker).__name__))
+    return speaker
+
+
+def light_from_config(cfg: LightConfig, clock: Clock) -> LightController | None:
+    """The LED ring's controller, or None (logged) when the driver cannot be used."""
+    ring: LedRing
+    try:
+        if cfg.type == "simulated":
+            ring = SimulatedRing(cfg.n_leds, clock)
+        elif cfg.type == "ws281x":
+            ring = Ws281xRing(cfg.n_leds, cfg.gpio_pin)
+        else:
+            ring = SpiRing(cfg.n_leds, bus=cfg.spi_bus, device=cfg.spi_device)
+    except HardwareError as e:
+        log.error("light: unavailable (%s); alarms still ring", e)
+        return None
+    settings = LightSettings(
+        sunrise_s=cfg.sunrise_min * 60.0,
+        max_brightness=cfg.max_brightness,
+        reading_brightness=cfg.reading_brightness,
+        night_brightness=cfg.night_brightness,
+    )
+    log.info("light: %s ring, %d LEDs", cfg.type, cfg.n_leds)
+    return LightController(ring, settings)
 
 
 def run_daemon(
@@ -162,7 +191,8 @@ def run_daemon(
         sim.speed,
         cfg.radar.n_bins,
     )
-    speaker = _speaker(board)
+    speaker = _speaker(cfg, board, clock)
+    light = light_from_config(cfg.light, clock)
     environment = open_environment(
         cfg.environment, simulated=not board.is_pi, clock=clock.now, night=BedroomNight(tz=tz)
     )
@@ -177,6 +207,7 @@ def run_daemon(
         stager=stager,
         tz=tz,
         environment=environment,
+        light=light,
     )
     try:
         asyncio.run(daemon.run())

@@ -36,7 +36,7 @@ from appliance.frames import ABSENT, EPOCH_S, UNSCORED, stage_name
 from appliance.metrics import agreement, sleep_metrics
 from appliance.report import format_report
 from appliance.report_data import epoch_rows, session_hypnogram
-from appliance.runtime import simulated_scene, with_overrides
+from appliance.runtime import light_from_config, simulated_scene, with_overrides
 from appliance.staging import Stager
 from appliance.store import Store
 from hardware.environment.fakes import BedroomNight
@@ -220,6 +220,7 @@ def simulate_night(
                     clock=clock.now,
                     night=BedroomNight(tz=prep.tz),
                 ),
+                light=light_from_config(prep.cfg.light, clock),
             )
             t0 = time.perf_counter()
             asyncio.run(_night_with_a_sleeper(daemon, clock))
