@@ -460,3 +460,35 @@ def test_calibration_request_restarts_the_session() -> None:
         assert srv.mismatches == []
     finally:
         srv.close()
+
+
+# ---------------------------------------------------------------------- wiring
+
+
+def test_board_reports_the_a121_by_probing_its_server(server: FakeServer) -> None:
+    from hardware.board import detect_board
+
+    cfg = parse_config({"radar": {"type": "a121", "a121_port": server.port}})
+    dev = next(d for d in detect_board(cfg).devices if d.role == "radar")
+    assert dev.present and not dev.simulated and str(server.port) in dev.name
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    cfg = parse_config({"radar": {"type": "a121", "a121_port": free}})
+    dev = next(d for d in detect_board(cfg).devices if d.role == "radar")
+    assert not dev.present
+
+
+def test_runtime_builds_the_a121_from_config_and_refuses_the_mr60_for_now() -> None:
+    from appliance.errors import ConfigError
+    from appliance.runtime import check_radar_type, check_simulator
+
+    cfg = parse_config({"radar": {"type": "a121", "a121_port": 7000, "a121_hwaas": 16}})
+    r = A121Radar.from_config(cfg.radar, StepClock())
+    assert (r.port, r.settings.hwaas, r.settings.num_points) == (7000, 16, cfg.radar.n_bins)
+    check_radar_type(cfg)
+    mr60 = parse_config({"radar": {"type": "mr60bha2"}})
+    with pytest.raises(ConfigError, match=r"radar\.type: mr60bha2 is not wired"):
+        check_radar_type(mr60)
+    with pytest.raises(ConfigError):
+        check_simulator(mr60)  # `appliance config check` says so too
