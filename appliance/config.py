@@ -57,13 +57,36 @@ class _Section(BaseModel):
 class RadarConfig(_Section):
     """Which radar, and the range it looks at."""
 
-    type: Literal["simulated"] = Field(
-        "simulated", description="Radar source: 'simulated' (the scene twin); drivers come later."
+    type: Literal["simulated", "a121", "mr60bha2"] = Field(
+        "simulated",
+        description=(
+            "Radar source: 'simulated' (the scene twin), 'a121' (Acconeer XE121 HAT through its"
+            " exploration server) or 'mr60bha2' (Seeed 60-GHz module on the UART)."
+        ),
     )
     frame_rate_hz: float = Field(20.0, ge=10.0, le=100.0, description="Frame rate, Hz.")
     range_start_m: float = Field(0.3, ge=0.1, le=3.0, description="Nearest range bin, metres.")
     range_end_m: float = Field(2.0, ge=0.3, le=5.0, description="Farthest range bin, metres.")
     range_step_m: float = Field(0.06, gt=0.0025, le=0.3, description="Bin spacing, metres.")
+    a121_host: str = Field(
+        "127.0.0.1", min_length=1, description="Host of the A121 exploration server."
+    )
+    a121_port: int = Field(6110, ge=1, le=65535, description="TCP port of the exploration server.")
+    a121_profile: int = Field(
+        3, ge=1, le=5, description="A121 pulse profile 1-5 (3: ~5-cm envelope, for breathing)."
+    )
+    a121_hwaas: int = Field(
+        32, ge=1, le=511, description="A121 hardware-averaged samples per point (SNR vs power)."
+    )
+    a121_sweeps_per_frame: int = Field(
+        16, ge=1, le=64, description="A121 sweeps per frame, averaged into one sample per bin."
+    )
+    serial_port: str = Field(
+        "/dev/serial0", min_length=1, description="UART of the MR60BHA2 module."
+    )
+    serial_baud: Literal[9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] = Field(
+        115200, description="Baud rate of the MR60BHA2 UART (the module's default is 115200)."
+    )
 
     @field_validator("frame_rate_hz")
     @classmethod
@@ -77,6 +100,22 @@ class RadarConfig(_Section):
     def _range_order(self) -> RadarConfig:
         if self.range_end_m <= self.range_start_m + self.range_step_m:
             raise ValueError("range_end_m must exceed range_start_m by at least one range_step_m")
+        if self.type == "a121":
+            # Local import: the pure mapping of metres onto the sensor's point grid.
+            from hardware.radar.a121_protocol import SparseIqSettings
+
+            try:
+                SparseIqSettings.for_range(
+                    self.range_start_m,
+                    self.range_end_m,
+                    self.range_step_m,
+                    self.frame_rate_hz,
+                    profile=self.a121_profile,
+                    hwaas=self.a121_hwaas,
+                    sweeps_per_frame=self.a121_sweeps_per_frame,
+                )
+            except ValueError as e:
+                raise ValueError(f"the A121 cannot measure this range: {e}") from None
         return self
 
     @property

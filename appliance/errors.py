@@ -8,6 +8,7 @@ __all__ = [
     "DataError",
     "HardwareError",
     "ModelMismatch",
+    "RadarUnavailable",
     "StoreError",
 ]
 
@@ -36,6 +37,24 @@ class DataError(ApplianceError, ValueError):
 
 class HardwareError(ApplianceError, OSError):
     """A device did not answer, or answered nonsense."""
+
+
+class RadarUnavailable(HardwareError):
+    """A radar source cannot be reached or stopped answering sensibly.
+
+    The exploration server is down, the link dropped mid-stream, the serial port vanished, or the
+    stream stayed corrupt. The daemon's supervisor retries the radar task with back-off; the
+    source reconnects on its next `start()`.
+
+    Attributes:
+        device: The source ("A121 at 127.0.0.1:6110", "MR60BHA2 on /dev/serial0").
+        reason: What went wrong, in a few words.
+    """
+
+    def __init__(self, device: str, reason: str) -> None:
+        self.device = device
+        self.reason = reason
+        super().__init__(f"{device}: {reason}")
 
 
 class StoreError(ApplianceError):

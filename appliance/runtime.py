@@ -1,8 +1,9 @@
 """Building a running appliance from a config: the pieces `appliance run` puts together.
 
-This module picks the concrete devices for `appliance run`: the simulated radar until its drivers
-land, the ALSA speaker on a Pi (hardware/board.py reports what is present); `appliance simulate`
-always uses the twins (appliance/simulation.py).
+This module picks the concrete devices for `appliance run`: the radar `radar.type` names (the
+simulated scene, or the A121 through its exploration server), the ALSA speaker on a Pi
+(hardware/board.py reports what is present); `appliance simulate` always uses the twins
+(appliance/simulation.py).
 """
 
 from __future__ import annotations
@@ -23,12 +24,21 @@ from hardware.board import Board, detect_board
 from hardware.environment.fakes import BedroomNight
 from hardware.light import LightController, LightSettings
 from hardware.light.ring import LedRing, SimulatedRing, SpiRing, Ws281xRing
+from hardware.radar.a121 import A121Radar
 from hardware.radar.night import Night, default_night_path, load_night
 from hardware.radar.scene import SCENES, Scene, build_scene
 from hardware.radar.simulated import SimulatedRadar
+from hardware.radar.source import RadarSource
 from hardware.speaker import Speaker, speaker_from_config
 
-__all__ = ["STORE_FILE", "check_simulator", "run_daemon", "simulated_scene", "with_overrides"]
+__all__ = [
+    "STORE_FILE",
+    "check_radar_type",
+    "check_simulator",
+    "run_daemon",
+    "simulated_scene",
+    "with_overrides",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +89,27 @@ def simulated_scene(cfg: Config) -> tuple[Scene, Night]:
     return build_scene(sim.scene, sleeper, partner, sim.seed), sleeper
 
 
+def check_radar_type(cfg: Config) -> None:
+    """Refuse a radar type the pipeline cannot take yet.
+
+    Raises:
+        ConfigError: `radar.type = "mr60bha2"`: hardware/radar/mr60bha2.py decodes the module,
+            but it reports rates and phases, not IQ, and the pipeline has no input for it yet.
+    """
+    if cfg.radar.type == "mr60bha2":
+        raise ConfigError(
+            "radar.type", "mr60bha2 is not wired into the pipeline yet; use 'a121' or 'simulated'"
+        )
+
+
 def check_simulator(cfg: Config) -> None:
     """The checks of `[simulator]` that need the simulator itself (run and config check share it).
 
     Raises:
-        ConfigError: an unknown scene, or a night file that does not exist.
+        ConfigError: an unknown scene, a night file that does not exist, or a radar type the
+            pipeline cannot take yet (`check_radar_type`).
     """
+    check_radar_type(cfg)
     sim = cfg.simulator
     if sim.scene not in SCENES:
         raise ConfigError(
@@ -178,19 +203,28 @@ def run_daemon(
         log.info("device %s: %s (%s)", dev.role, dev.name, "present" if dev.present else "missing")
     # Everything that can fail on the user's input is checked before the store is touched.
     stager = Stager()
-    the_scene, sleeper = simulated_scene(cfg)
-    sim = cfg.simulator
-    # At speed 1 the wall clock itself: a Pi without an RTC corrects its time after boot, and
-    # the alarm must follow the corrected local time.
-    clock: Clock = RealClock() if sim.speed == 1.0 else ScaledClock(time.time(), sim.speed)
-    radar = SimulatedRadar(the_scene, cfg.radar, start_s=clock.now(), seed=sim.seed)
-    log.info(
-        "simulated radar scene=%s night=%s speed=%gx bins=%d",
-        sim.scene,
-        sleeper.record,
-        sim.speed,
-        cfg.radar.n_bins,
-    )
+    radar: RadarSource
+    check_radar_type(cfg)
+    if cfg.radar.type == "a121":
+        clock: Clock = RealClock()
+        radar = A121Radar.from_config(cfg.radar, clock)
+        log.info(
+            "A121 radar via the exploration server %s:%d", cfg.radar.a121_host, cfg.radar.a121_port
+        )
+    else:
+        the_scene, sleeper = simulated_scene(cfg)
+        sim = cfg.simulator
+        # At speed 1 the wall clock itself: a Pi without an RTC corrects its time after boot, and
+        # the alarm must follow the corrected local time.
+        clock = RealClock() if sim.speed == 1.0 else ScaledClock(time.time(), sim.speed)
+        radar = SimulatedRadar(the_scene, cfg.radar, start_s=clock.now(), seed=sim.seed)
+        log.info(
+            "simulated radar scene=%s night=%s speed=%gx bins=%d",
+            sim.scene,
+            sleeper.record,
+            sim.speed,
+            cfg.radar.n_bins,
+        )
     speaker = _speaker(cfg, board, clock)
     light = light_from_config(cfg.light, clock)
     environment = open_environment(
