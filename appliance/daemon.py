@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from appliance import notify
 from appliance.alarm import AlarmTask
 from appliance.clock import Clock, VirtualClock
 from appliance.config import Config
@@ -142,6 +143,7 @@ class Daemon:
                     tg.create_task(self._supervise("alarm", self.alarm.run), name="alarm"),
                 ]
                 tg.create_task(self._stopper(tasks), name="stopper")
+                tg.create_task(self._systemd_task(), name="systemd")
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -186,6 +188,7 @@ class Daemon:
     def stop(self) -> None:
         """Ask the daemon to stop cleanly."""
         log.info("stop requested")
+        notify.stopping()
         self._stop.set()
 
     async def _stopper(self, tasks: list[asyncio.Task[None]]) -> None:
@@ -193,6 +196,21 @@ class Daemon:
         for task in tasks:
             if not task.done():
                 task.cancel()
+
+    async def _systemd_task(self) -> None:
+        """READY=1 once the tasks run, then WATCHDOG=1 at half systemd's interval.
+
+        The pings come from this task on the event loop, so a loop blocked by a stuck stage or
+        call stops them and systemd restarts the service. Real time on purpose: systemd's
+        watchdog counts real seconds, whatever the daemon's clock.
+        """
+        interval_s = notify.watchdog_interval_s()
+        if not notify.ready("running") or interval_s is None:
+            return  # not under systemd (or no watchdog): nothing to keep alive
+        while not self._stop.is_set():
+            notify.watchdog()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval_s / 2.0)
 
     # -- the radar chain -----------------------------------------------------------------------
     async def _radar_task(self) -> None:
