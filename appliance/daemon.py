@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from appliance import notify
 from appliance.alarm import AlarmTask
 from appliance.bus import Bus
 from appliance.clock import Clock, VirtualClock
@@ -181,6 +182,7 @@ class Daemon:
                     )
                     tasks.append(env)
                 tg.create_task(self._stopper(tasks), name="stopper")
+                tg.create_task(self._systemd_task(), name="systemd")
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -225,6 +227,7 @@ class Daemon:
     def stop(self) -> None:
         """Ask the daemon to stop cleanly."""
         log.info("stop requested")
+        notify.stopping()
         self._stop.set()
 
     async def _stopper(self, tasks: list[asyncio.Task[None]]) -> None:
@@ -232,6 +235,21 @@ class Daemon:
         for task in tasks:
             if not task.done():
                 task.cancel()
+
+    async def _systemd_task(self) -> None:
+        """READY=1 once the tasks run, then WATCHDOG=1 at half systemd's interval.
+
+        The pings come from this task on the event loop, so a loop blocked by a stuck stage or
+        call stops them and systemd restarts the service. Real time on purpose: systemd's
+        watchdog counts real seconds, whatever the daemon's clock.
+        """
+        interval_s = notify.watchdog_interval_s()
+        if not notify.ready("running") or interval_s is None:
+            return  # not under systemd (or no watchdog): nothing to keep alive
+        while not self._stop.is_set():
+            notify.watchdog()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval_s / 2.0)
 
     # -- the radar chain -----------------------------------------------------------------------
     # -- status ------------------------------------------------------------------------------
