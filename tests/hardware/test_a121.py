@@ -1,6 +1,7 @@
 """The A121 client against a fake exploration server replaying a recorded session byte for byte.
 
-tests/hardware/data/a121_session.jsonl (written by tests/hardware/data/a121_make_session.py) holds the exchange:
+tests/hardware/data/a121_session.jsonl (written by tests/hardware/data/a121_make_session.py) holds
+the exchange:
 the commands the client must send, exactly, and the server's replies with their binary frames.
 The fake server listens on 127.0.0.1 (a free port), checks every client line against the recording
 and can cut, stall or corrupt the stream to test failure handling. Every socket read has a

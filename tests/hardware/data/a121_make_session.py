@@ -1,7 +1,7 @@
 """Writes tests/hardware/data/a121_session.jsonl: one exploration-server session, byte for byte.
 
-Run from the repository root: `python tests/hardware/data/a121_make_session.py`. The recording is what the
-fake server in tests/test_a121.py replays and checks the client against.
+Run from the repository root: `python tests/hardware/data/a121_make_session.py`. The recording is
+what the fake server in tests/hardware/test_a121.py replays and checks the client against.
 
 Format: one JSON object per line, in the order the bytes cross the socket.
 - `{"from": "client", "line": "..."}`: a command line the client must send, exactly (with `\\n`).

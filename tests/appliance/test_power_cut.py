@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KILLS = 20
 SPEED = 150.0  # an epoch (30 s) every 0.2 s of real time
 
