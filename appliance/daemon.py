@@ -91,7 +91,9 @@ class Daemon:
         self.finite_source = finite_source
         self.pipeline = Pipeline(cfg, stager, wall_grid=True)
         self.sessions = SessionTracker(cfg.session)
-        self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
+        self.alarm = AlarmTask(
+            clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event, store=store
+        )
         self.status = DaemonStatus()
         self.summaries: list[tuple[int, NightSummary]] = []
         self.alarm_events: list[SessionEvent] = []
@@ -212,6 +214,8 @@ class Daemon:
                 # A simulated source renders ahead of time: deliver its frames at the clock's pace.
                 await self.clock.sleep(wait)
             out = self.pipeline.update(frames)
+            for sec in out.seconds:
+                self.alarm.feed_second(sec)
             if out.seconds:
                 self.status.second = out.seconds[-1]
             for ep in out.epochs:
