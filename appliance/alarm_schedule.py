@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from appliance.errors import ApplianceError
@@ -44,13 +45,20 @@ __all__ = [
     "Alarm",
     "AlarmInputError",
     "Ring",
+    "ScheduleStore",
     "days_label",
+    "delete_alarm",
+    "describe",
+    "handled_map",
     "next_occurrence",
     "next_ring",
     "occurrence",
     "parse_days",
     "parse_hhmm",
     "parse_time",
+    "set_alarm",
+    "set_enabled",
+    "skip_next",
     "validate_window",
 ]
 
@@ -326,7 +334,8 @@ def occurrence(
         t = next_occurrence(alarm.time, tz, alarm.created_s)
         ok = t > after_s and t > floor and t != alarm.skip_s
         return t if ok else None
-    t = after_s
+    # Never an occurrence before the alarm existed: a daily 07:30 set at 07:35 starts tomorrow.
+    t = max(after_s, alarm.created_s)
     for _ in range(_MAX_SEARCH_DAYS):
         t = next_occurrence(alarm.time, tz, t)
         if _local_weekday(t, tz) in alarm.days and t != alarm.skip_s and t > floor:
@@ -367,3 +376,187 @@ def next_ring(
     if best is None:
         return None
     return Ring(best, tuple(sorted(hits, key=lambda a: a.id)))
+
+
+# --------------------------------------------------------------------------------------------
+# Editing the schedule (the CLI now, the control API later)
+
+
+class ScheduleStore(Protocol):
+    """The part of `appliance.store.Store` the schedule functions use."""
+
+    def alarms(self) -> list[Alarm]:
+        """Every alarm, by id."""
+        ...
+
+    def alarm(self, alarm_id: int) -> Alarm | None:
+        """One alarm, or None."""
+        ...
+
+    def put_alarm(self, alarm: Alarm, *, new: bool = False) -> Alarm:
+        """Insert or replace an alarm."""
+        ...
+
+    def delete_alarm(self, alarm_id: int) -> bool:
+        """Delete an alarm; True if it existed."""
+        ...
+
+    def alarm_states(self) -> Mapping[int, _HasHandled]:
+        """Each alarm's latest occurrence state."""
+        ...
+
+
+class _HasHandled(Protocol):
+    @property
+    def set_s(self) -> float: ...
+
+    @property
+    def handled(self) -> bool: ...
+
+
+def handled_map(store: ScheduleStore) -> dict[int, float]:
+    """Alarm id → its last handled occurrence, UTC epoch s, from the store's state."""
+    return {aid: st.set_s for aid, st in store.alarm_states().items() if st.handled}
+
+
+def _get(store: ScheduleStore, alarm_id: int) -> Alarm:
+    a = store.alarm(alarm_id)
+    if a is None:
+        raise AlarmInputError(f"no alarm with id {alarm_id} (see `appliance alarm list`)")
+    return a
+
+
+def set_alarm(
+    store: ScheduleStore,
+    now_s: float,
+    time: str,
+    *,
+    days: str = "daily",
+    window_min: float | None = None,
+    alarm_id: int | None = None,
+) -> Alarm:
+    """Create an alarm, or change alarm `alarm_id` (which is then on, with no skip).
+
+    Args:
+        store: The schedule's store.
+        now_s: Now, UTC epoch s (a one-off rings at the first occurrence after it).
+        time: "HH:MM".
+        days: As `parse_days`.
+        window_min: Smart window, minutes, [0, 45]; None = 30 for a new alarm, unchanged for an
+            existing one.
+        alarm_id: The alarm to change; None = a new alarm.
+
+    Raises:
+        AlarmInputError: a bad time, days or window; an unknown id; id 0 (the config's alarm).
+        StoreError: the store failed.
+    """
+    t = parse_time(time)
+    d = parse_days(days)
+    w = None if window_min is None else validate_window(window_min)
+    if alarm_id is None:
+        return store.put_alarm(
+            Alarm(id=-1, time=t, days=d, window_min=30.0 if w is None else w, created_s=now_s),
+            new=True,
+        )
+    if alarm_id == CONFIG_ALARM_ID:
+        raise AlarmInputError("alarm 0 is the config's [alarm] time: change it in the config")
+    old = _get(store, alarm_id)
+    return store.put_alarm(
+        replace(
+            old,
+            time=t,
+            days=d,
+            enabled=True,
+            skip_s=None,
+            window_min=old.window_min if w is None else w,
+            created_s=now_s,
+        )
+    )
+
+
+def set_enabled(store: ScheduleStore, alarm_id: int | None, enabled: bool) -> list[Alarm]:
+    """Turn one alarm (or, with None, every alarm) on or off; turning on also clears a skip.
+
+    Raises:
+        AlarmInputError: an unknown id.
+        StoreError: the store failed.
+    """
+    targets = store.alarms() if alarm_id is None else [_get(store, alarm_id)]
+    out = []
+    for a in targets:
+        b = replace(a, enabled=enabled, skip_s=None if enabled else a.skip_s)
+        out.append(store.put_alarm(b) if b != a else a)
+    return out
+
+
+def skip_next(
+    store: ScheduleStore, tz: ZoneInfo, now_s: float, alarm_id: int | None = None
+) -> tuple[Alarm, float]:
+    """Skip the next occurrence of alarm `alarm_id` (None: of the alarm that rings next).
+
+    Returns:
+        The alarm, and the set time it will not ring at, UTC epoch s.
+
+    Raises:
+        AlarmInputError: an unknown id, an alarm that is off or has no occurrence left, or no
+            pending alarm at all.
+        StoreError: the store failed.
+    """
+    handled = handled_map(store)
+    if alarm_id is None:
+        ring = next_ring(store.alarms(), tz, now_s, handled)
+        if ring is None:
+            raise AlarmInputError("no alarm is pending: nothing to skip")
+        alarm = ring.alarms[0]
+    else:
+        alarm = _get(store, alarm_id)
+    t = occurrence(alarm.without_skip(), tz, now_s, handled.get(alarm.id))
+    if t is None:
+        raise AlarmInputError(f"alarm {alarm.id} is off or has no occurrence left to skip")
+    return store.put_alarm(replace(alarm, skip_s=t)), t
+
+
+def delete_alarm(store: ScheduleStore, alarm_id: int) -> None:
+    """Delete alarm `alarm_id` (not 0, the config's).
+
+    Raises:
+        AlarmInputError: an unknown id, or id 0.
+        StoreError: the store failed.
+    """
+    if alarm_id == CONFIG_ALARM_ID:
+        raise AlarmInputError("alarm 0 is the config's [alarm] time: clear it in the config")
+    if not store.delete_alarm(alarm_id):
+        raise AlarmInputError(f"no alarm with id {alarm_id} (see `appliance alarm list`)")
+
+
+def describe(
+    alarms: Iterable[Alarm], tz: ZoneInfo, now_s: float, handled: Mapping[int, float]
+) -> list[dict[str, object]]:
+    """The schedule as JSON-friendly rows (what `appliance alarm list --json` prints).
+
+    Each row: id, time, days, enabled, window_min, sunrise_min, sound, skip_next (the local time
+    of the skipped occurrence, or null), next_ring (local ISO time, or null), next_ring_s.
+    """
+    rows: list[dict[str, object]] = []
+    for a in alarms:
+        t = occurrence(a, tz, now_s, handled.get(a.id))
+        skip = a.skip_s if a.skip_s is not None and a.skip_s > now_s else None
+        rows.append(
+            {
+                "id": a.id,
+                "time": a.time,
+                "days": days_label(a.days),
+                "enabled": a.enabled,
+                "window_min": a.window_min,
+                "sunrise_min": a.sunrise_min,
+                "sound": a.sound,
+                "skip_next": None if skip is None else _iso(skip, tz),
+                "next_ring": None if t is None else _iso(t, tz),
+                "next_ring_s": t,
+            }
+        )
+    return rows
+
+
+def _iso(t_s: float, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(t_s, tz=tz).isoformat(timespec="minutes")
