@@ -201,13 +201,13 @@ def _f(v: float | None, spec: str) -> str:
 def format_table(res: dict[str, Any]) -> str:
     """The policies side by side."""
     head = (
-        f"{'policy':18} {'alarms':>6} {'late':>4} {'in_window':>9} {'light/wake':>10} "
+        f"{'policy':20} {'alarms':>6} {'late':>4} {'in_window':>9} {'light/wake':>10} "
         f"{'deep/REM':>8} {'kept median':>11} {'kept mean':>9}  reasons"
     )
     lines = [f"{res['nights']} nights, window {res['window_min']:g} min", head]
     for name, p in res["policies"].items():
         lines.append(
-            f"{name:18} {p['alarms']:>6} {p['late']:>4} {_f(p['in_window'], '.3f'):>9} "
+            f"{name:20} {p['alarms']:>6} {p['late']:>4} {_f(p['in_window'], '.3f'):>9} "
             f"{_f(p['in_light_or_wake'], '.3f'):>10} {_f(p['rang_in_deep_or_rem'], '.3f'):>8} "
             f"{_f(p['sleep_kept_min_median'], '.1f'):>11} {_f(p['sleep_kept_min_mean'], '.1f'):>9}"
             f"  {p['reasons']}"
