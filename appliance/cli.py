@@ -15,9 +15,14 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo as ZoneInfoT
 
 from appliance import __version__
 from appliance.errors import ApplianceError
+
+if TYPE_CHECKING:
+    from appliance.config import Config
 
 __all__ = ["main"]
 
@@ -104,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--classes", type=int, default=4, choices=(4, 3), help="4 or 3 classes")
     ev.add_argument("--jobs", type=int, default=1, help="nights scored in parallel")
     ev.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
+    _alarm_parser(sub)
 
     c = sub.add_parser("config", help="configuration tools")
     c.set_defaults(print_config_help=c.print_help)
@@ -113,6 +119,39 @@ def _parser() -> argparse.ArgumentParser:
         "path", nargs="?", type=Path, help="config file (default /etc/appliance/config.toml)"
     )
     return p
+
+
+def _alarm_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `alarm` command group (works on the store; the running daemon re-reads it in 30 s)."""
+    a = sub.add_parser("alarm", help="set, list, skip, turn off/on, delete alarms; the backstop")
+    a.set_defaults(print_alarm_help=a.print_help)
+    asub = a.add_subparsers(dest="alarm_command", metavar="SUBCOMMAND")
+
+    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", type=Path, help="config file")
+        p.add_argument("--data-dir", type=Path, help="directory of the SQLite store")
+        p.add_argument("--db", type=Path, help="the SQLite file itself")
+        return p
+
+    st = common(asub.add_parser("set", help="add an alarm, or change one with --id"))
+    st.add_argument("time", metavar="HH:MM", help="local wall-clock time")
+    st.add_argument(
+        "--days",
+        default="daily",
+        help="once | daily | weekdays | weekends | mon-fri | mon,wed,... (default daily)",
+    )
+    st.add_argument("--window", type=float, metavar="MIN", help="smart window, 0-45 min (30)")
+    st.add_argument("--id", type=int, help="change this alarm instead of adding one")
+    ls = common(asub.add_parser("list", help="list the alarms and when each rings next"))
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    sk = common(asub.add_parser("skip", help="skip the next occurrence (default: the next ring)"))
+    sk.add_argument("id", type=int, nargs="?", help="alarm id")
+    for name, what in (("off", "turn off"), ("on", "turn on (and un-skip)")):
+        p = common(asub.add_parser(name, help=f"{what} an alarm (default: every alarm)"))
+        p.add_argument("id", type=int, nargs="?", help="alarm id")
+    dl = common(asub.add_parser("delete", help="delete an alarm"))
+    dl.add_argument("id", type=int, help="alarm id")
+    common(asub.add_parser("backstop", help="ring a due alarm if the daemon is down (timer)"))
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -288,6 +327,100 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alarm_db(args: argparse.Namespace, cfg_data_dir: str) -> Path:
+    if args.db:
+        return Path(args.db)
+    return (args.data_dir or Path(cfg_data_dir or _default_data_dir())) / "appliance.sqlite"
+
+
+def _cmd_alarm(args: argparse.Namespace) -> int:
+    import time
+
+    from appliance import alarm_schedule as sched
+    from appliance.config import load_config, resolve_timezone
+    from appliance.store import Store
+
+    cmd = args.alarm_command
+    if cmd is None:
+        args.print_alarm_help()
+        return EXIT_USAGE
+    cfg = load_config(args.config)
+    tz = resolve_timezone(cfg)
+    db = _alarm_db(args, cfg.store.data_dir)
+    if cmd == "backstop":
+        return _cmd_alarm_backstop(cfg, tz, db)
+    now = time.time()
+    with Store.open(db) as store:
+        if cmd == "set":
+            a = sched.set_alarm(
+                store, now, args.time, days=args.days, window_min=args.window, alarm_id=args.id
+            )
+            t = sched.occurrence(a, tz, now)
+            print(f"alarm {a.id}: {a.time} {sched.days_label(a.days)}, next {_when(t, tz)}")
+        elif cmd == "list":
+            rows = sched.describe(store.alarms(), tz, now, sched.handled_map(store))
+            if args.json:
+                print(json.dumps(rows, indent=1))
+            else:
+                print(_alarm_table(rows))
+        elif cmd == "skip":
+            a, t = sched.skip_next(store, tz, now, args.id)
+            print(f"alarm {a.id}: skipping {_when(t, tz)}")
+        elif cmd in ("off", "on"):
+            changed = sched.set_enabled(store, args.id, cmd == "on")
+            print(f"alarm {', '.join(str(a.id) for a in changed) or '(none)'}: {cmd}")
+        elif cmd == "delete":
+            sched.delete_alarm(store, args.id)
+            print(f"alarm {args.id}: deleted")
+    return 0
+
+
+def _when(t_s: float | None, tz: ZoneInfoT) -> str:
+    from appliance.clock import local_datetime
+
+    if t_s is None:
+        return "never (off or spent)"
+    return local_datetime(t_s, tz).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _alarm_table(rows: list[dict[str, object]]) -> str:
+    if not rows:
+        return "no alarms (appliance alarm set HH:MM)"
+    lines = [f"{'id':>3}  {'time':5}  {'days':14}  {'on':3}  {'window':6}  next ring"]
+    for r in rows:
+        nxt = str(r["next_ring"] or "-")
+        if r["skip_next"]:
+            nxt += f" (skipping {r['skip_next']})"
+        lines.append(
+            f"{r['id']!s:>3}  {r['time']!s:5}  {r['days']!s:14}  "
+            f"{'on' if r['enabled'] else 'off':3}  {r['window_min']!s:>6}  {nxt}"
+        )
+    return "\n".join(lines)
+
+
+def _cmd_alarm_backstop(cfg: Config, tz: ZoneInfoT, db: Path) -> int:
+    import time
+
+    from appliance.backstop import backstop, default_speaker
+    from appliance.errors import StoreError
+    from appliance.store import Store
+
+    logging.getLogger().setLevel(logging.INFO)
+    store: Store | None
+    try:
+        store = Store.open(db)
+    except StoreError as e:
+        log.error("backstop: %s", e)
+        store = None
+    try:
+        res = backstop(store, cfg.alarm, tz, default_speaker(cfg), now=time.time, sleep=time.sleep)
+    finally:
+        if store is not None:
+            store.close()
+    log.info("backstop: %s", res.action)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `appliance` command; returns the exit code."""
     parser = _parser()
@@ -306,6 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_replay(args)
         if args.command == "eval":
             return _cmd_eval(args)
+        if args.command == "alarm":
+            return _cmd_alarm(args)
         if args.command == "config":
             if args.config_command == "check":
                 return _cmd_config_check(args)

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from appliance.alarm import parse_hhmm
+from appliance.alarm_schedule import parse_hhmm
 from appliance.errors import ConfigError
 
 __all__ = [
@@ -185,14 +185,27 @@ class SessionConfig(_Section):
 
 
 class AlarmConfig(_Section):
-    """The alarm (schedules arrive with the alarm issue; one daily time for now)."""
+    """The alarm: the config's own daily alarm (alarm 0) and how every alarm rings.
 
-    time: str = Field("", description="Local wake-up time HH:MM, '' for no alarm.")
+    More alarms (one-off, weekdays, custom days) live in the store: `appliance alarm set`.
+    """
+
+    time: str = Field("", description="Local wake-up time HH:MM of the daily alarm 0, '' for none.")
     window_min: float = Field(
         30.0, ge=0.0, le=45.0, description="Smart window before the set time, minutes."
     )
+    sunrise_min: float = Field(
+        30.0, ge=0.0, le=60.0, description="Sunrise light before the set time, minutes."
+    )
     ring_max_min: float = Field(
         30.0, ge=1.0, le=120.0, description="An unstopped alarm ends after this, minutes."
+    )
+    snooze_min: float = Field(9.0, gt=0.0, le=60.0, description="Snooze length, minutes.")
+    volume_ramp_s: float = Field(
+        60.0, ge=0.0, le=600.0, description="Volume ramp from volume_start to full, seconds."
+    )
+    volume_start: float = Field(
+        0.2, ge=0.0, le=1.0, description="Volume the ring starts at, fraction of full."
     )
 
     @field_validator("time")

@@ -109,7 +109,9 @@ class Daemon:
         self.light = light
         self.pipeline = Pipeline(cfg, stager, wall_grid=True)
         self.sessions = SessionTracker(cfg.session)
-        self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
+        self.alarm = AlarmTask(
+            clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event, store=store
+        )
         self.status = DaemonStatus()
         self.bus = Bus()
         self.health = Health(clock)
@@ -406,6 +408,7 @@ class Daemon:
             out = self.pipeline.update(frames)
             for sec in out.seconds:
                 self._on_second(sec)
+                self.alarm.feed_second(sec)
             for ep in out.epochs:
                 self._on_epoch(ep)
         if self._stop.is_set():
@@ -528,7 +531,7 @@ class Daemon:
     def _on_alarm_event(self, ev: SessionEvent) -> None:
         self.alarm_events.append(ev)
         self._log_event(ev)
-        if self.light is not None and ev.kind in ("alarm_stopped", "alarm_missed"):
+        if self.light is not None and ev.kind in ("alarm_dismissed", "alarm_missed"):
             self.light.dismiss()
         try:
             self.store.add_event(self._session_id, ev)

@@ -58,7 +58,9 @@ def notify(*assignments: str, env: Mapping[str, str] | None = None) -> bool:
     payload = "\n".join(a.replace("\n", " ") for a in assignments).encode()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto(payload, addr)
+            # Never wait: a manager that does not read (a full queue, 10 datagrams by default)
+            # must not block the event loop, and with it the alarm. A lost ping is harmless.
+            sock.sendto(payload, socket.MSG_DONTWAIT, addr)
     except OSError as e:
         _warn_once(value, "cannot notify systemd at %s: %s", value, e)
         return False

@@ -41,12 +41,16 @@ from typing import Any, Self
 
 import numpy as np
 
+from appliance.alarm_schedule import Alarm
 from appliance.errors import StoreError
 from appliance.frames import ABSENT, STAGE_NAMES, EpochFeatures, SessionEvent, StagedEpoch
 
 __all__ = [
+    "ALARM_STATUSES",
+    "HANDLED_STATUSES",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "AlarmStateRow",
     "EnvironmentRow",
     "EpochRow",
     "EventRow",
@@ -118,7 +122,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX environment_t ON environment (t_s)",
         "CREATE INDEX environment_quantity_t ON environment (quantity, t_s)",
     ),
-    # v2: settings that must survive a restart (standby), one JSON value per key.
+    # v2: alarm schedules and the alarm's ring state (appliance.alarm_schedule).
+    (
+        """
+        CREATE TABLE alarms (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            time        TEXT    NOT NULL,
+            days        INTEGER NOT NULL CHECK (days BETWEEN 0 AND 127),
+            enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+            skip_s      REAL,
+            window_min  REAL    NOT NULL DEFAULT 30 CHECK (window_min BETWEEN 0 AND 45),
+            sunrise_min REAL    NOT NULL DEFAULT 30 CHECK (sunrise_min BETWEEN 0 AND 60),
+            sound       TEXT    NOT NULL DEFAULT 'chime',
+            created_s   REAL    NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE alarm_state (
+            alarm_id       INTEGER PRIMARY KEY,
+            set_s          REAL    NOT NULL,
+            status         TEXT    NOT NULL
+                CHECK (status IN ('ringing', 'snoozed', 'dismissed', 'missed', 'backstop')),
+            rang_at_s      REAL,
+            snooze_until_s REAL,
+            updated_s      REAL    NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE alarm_heartbeat (
+            id  INTEGER PRIMARY KEY CHECK (id = 1),
+            t_s REAL NOT NULL
+        )
+        """,
+    ),
+    # v3: settings that must survive a restart (standby), one JSON value per key.
     ("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",),
 )
 """Ordered schema migrations: entry ``k`` takes ``user_version`` from ``k`` to ``k + 1``.
@@ -264,6 +301,49 @@ class EnvironmentRow:
     quantity: str
     value: float
     unit: str
+
+
+ALARM_STATUSES: frozenset[str] = frozenset(
+    {"ringing", "snoozed", "dismissed", "missed", "backstop"}
+)
+HANDLED_STATUSES: frozenset[str] = frozenset({"dismissed", "missed", "backstop"})
+"""Statuses that end an occurrence: it never rings again (the others resume after a restart)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmStateRow:
+    """Where an alarm's latest occurrence stands (one row per alarm).
+
+    Attributes:
+        alarm_id: The alarm.
+        set_s: The occurrence's set time, UTC epoch s.
+        status: "ringing", "snoozed" (rings again at `snooze_until_s`), "dismissed", "missed"
+            (nobody stopped it, or it was first seen too late), "backstop" (rung by
+            `appliance alarm backstop` while the daemon was down).
+        rang_at_s: When it (last) started ringing, UTC epoch s, or None.
+        snooze_until_s: End of the snooze, UTC epoch s, or None.
+        updated_s: When the row was written, UTC epoch s.
+    """
+
+    alarm_id: int
+    set_s: float
+    status: str
+    rang_at_s: float | None
+    snooze_until_s: float | None
+    updated_s: float
+
+    @property
+    def handled(self) -> bool:
+        """True if this occurrence is over (it must not ring again)."""
+        return self.status in HANDLED_STATUSES
+
+
+def _days_mask(days: frozenset[int]) -> int:
+    return sum(1 << d for d in days)
+
+
+def _mask_days(mask: int) -> frozenset[int]:
+    return frozenset(d for d in range(7) if mask >> d & 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -763,6 +843,204 @@ class Store:
                 (float(t0_s), float(t1_s)),
             ).fetchall()
         return [EnvironmentRow(float(r[0]), r[1], r[2], _nan_if_none(r[3]), r[4]) for r in rows]
+
+    # ---- alarms ----------------------------------------------------------------------------
+
+    _ALARM_COLUMNS = "id, time, days, enabled, skip_s, window_min, sunrise_min, sound, created_s"
+
+    @staticmethod
+    def _alarm_row(r: tuple[Any, ...]) -> Alarm:
+        return Alarm(
+            id=int(r[0]),
+            time=str(r[1]),
+            days=_mask_days(int(r[2])),
+            enabled=bool(r[3]),
+            skip_s=None if r[4] is None else float(r[4]),
+            window_min=float(r[5]),
+            sunrise_min=float(r[6]),
+            sound=str(r[7]),
+            created_s=float(r[8]),
+        )
+
+    def alarms(self) -> list[Alarm]:
+        """Return every alarm, by id.
+
+        Raises:
+            StoreError: The read failed.
+        """
+        with self._reading("read the alarms") as conn:
+            rows = conn.execute(f"SELECT {self._ALARM_COLUMNS} FROM alarms ORDER BY id").fetchall()
+        return [self._alarm_row(r) for r in rows]
+
+    def alarm(self, alarm_id: int) -> Alarm | None:
+        """Return one alarm, or None if there is no such id.
+
+        Raises:
+            StoreError: The read failed.
+        """
+        with self._reading(f"read alarm {alarm_id}") as conn:
+            r = conn.execute(
+                f"SELECT {self._ALARM_COLUMNS} FROM alarms WHERE id = ?", (int(alarm_id),)
+            ).fetchone()
+        return None if r is None else self._alarm_row(r)
+
+    def put_alarm(self, alarm: Alarm, *, new: bool = False) -> Alarm:
+        """Insert or replace an alarm, in one transaction.
+
+        Args:
+            alarm: The alarm; with `new`, its id is ignored and a fresh one (≥ 1, never reused)
+                is given.
+            new: Insert under a new id instead of writing `alarm.id`.
+
+        Returns:
+            The alarm as stored (with its id).
+
+        Raises:
+            ValueError: a value the schema rejects (window outside 0–45, a non-finite time).
+            StoreError: The write failed.
+        """
+        if not (0.0 <= alarm.window_min <= 45.0 and 0.0 <= alarm.sunrise_min <= 60.0):
+            raise ValueError(f"alarm {alarm.id}: window or sunrise out of range")
+        created = _real(alarm.created_s)
+        if created is None:
+            raise ValueError(f"alarm {alarm.id}: created_s must be finite")
+        values = (
+            alarm.time,
+            _days_mask(alarm.days),
+            int(alarm.enabled),
+            _real(alarm.skip_s),
+            float(alarm.window_min),
+            float(alarm.sunrise_min),
+            alarm.sound,
+            created,
+        )
+        cols = "time, days, enabled, skip_s, window_min, sunrise_min, sound, created_s"
+        with self._writing("store an alarm") as conn:
+            if new:
+                # AUTOINCREMENT: ids start at 1 (0 is the config's alarm) and are never reused.
+                cur = conn.execute(
+                    f"INSERT INTO alarms ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values
+                )
+                alarm_id = int(cur.lastrowid or 0)
+            else:
+                alarm_id = int(alarm.id)
+                conn.execute(
+                    f"INSERT OR REPLACE INTO alarms (id, {cols})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (alarm_id, *values),
+                )
+        logger.info("alarm stored id=%d time=%s", alarm_id, alarm.time)
+        return Alarm(
+            id=alarm_id,
+            time=alarm.time,
+            days=alarm.days,
+            enabled=alarm.enabled,
+            skip_s=alarm.skip_s,
+            window_min=alarm.window_min,
+            sunrise_min=alarm.sunrise_min,
+            sound=alarm.sound,
+            created_s=alarm.created_s,
+        )
+
+    def delete_alarm(self, alarm_id: int) -> bool:
+        """Delete an alarm and its state.
+
+        Returns:
+            True if it existed.
+
+        Raises:
+            StoreError: The write failed.
+        """
+        with self._writing(f"delete alarm {alarm_id}") as conn:
+            cur = conn.execute("DELETE FROM alarms WHERE id = ?", (int(alarm_id),))
+            conn.execute("DELETE FROM alarm_state WHERE alarm_id = ?", (int(alarm_id),))
+        return cur.rowcount == 1
+
+    def alarm_states(self) -> dict[int, AlarmStateRow]:
+        """Return each alarm's latest occurrence state, by alarm id.
+
+        Raises:
+            StoreError: The read failed.
+        """
+        with self._reading("read the alarm state") as conn:
+            rows = conn.execute(
+                "SELECT alarm_id, set_s, status, rang_at_s, snooze_until_s, updated_s"
+                " FROM alarm_state"
+            ).fetchall()
+        return {
+            int(r[0]): AlarmStateRow(
+                int(r[0]),
+                float(r[1]),
+                str(r[2]),
+                None if r[3] is None else float(r[3]),
+                None if r[4] is None else float(r[4]),
+                float(r[5]),
+            )
+            for r in rows
+        }
+
+    def set_alarm_state(
+        self,
+        alarm_ids: Sequence[int],
+        set_s: float,
+        status: str,
+        *,
+        t_s: float,
+        rang_at_s: float | None = None,
+        snooze_until_s: float | None = None,
+    ) -> None:
+        """Record where an occurrence stands, for each of `alarm_ids`, in one transaction.
+
+        Args:
+            alarm_ids: The alarms ringing together at `set_s`.
+            set_s: The occurrence's set time, UTC epoch s.
+            status: One of `AlarmStateRow.status`.
+            t_s: Now, UTC epoch s.
+            rang_at_s: When it (last) started ringing, UTC epoch s.
+            snooze_until_s: End of the snooze, UTC epoch s.
+
+        Raises:
+            ValueError: an unknown status or a non-finite time.
+            StoreError: The write failed.
+        """
+        if status not in ALARM_STATUSES:
+            raise ValueError(f"unknown alarm status {status!r}")
+        s, t = _real(set_s), _real(t_s)
+        if s is None or t is None:
+            raise ValueError("alarm state times must be finite")
+        with self._writing(f"store alarm state {status}") as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO alarm_state"
+                " (alarm_id, set_s, status, rang_at_s, snooze_until_s, updated_s)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (int(i), s, status, _real(rang_at_s), _real(snooze_until_s), t)
+                    for i in alarm_ids
+                ],
+            )
+
+    def beat(self, t_s: float) -> None:
+        """Record that the daemon's alarm task is alive at `t_s` (UTC epoch s).
+
+        The backstop stays quiet while the beat is recent.
+
+        Raises:
+            StoreError: The write failed.
+        """
+        with self._writing("store the alarm heartbeat") as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO alarm_heartbeat (id, t_s) VALUES (1, ?)", (float(t_s),)
+            )
+
+    def heartbeat(self) -> float | None:
+        """Return the alarm task's last beat, UTC epoch s, or None.
+
+        Raises:
+            StoreError: The read failed.
+        """
+        with self._reading("read the alarm heartbeat") as conn:
+            r = conn.execute("SELECT t_s FROM alarm_heartbeat WHERE id = 1").fetchone()
+        return None if r is None else float(r[0])
 
     # ---- settings --------------------------------------------------------------------------
 

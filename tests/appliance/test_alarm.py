@@ -26,6 +26,7 @@ from appliance.frames import (
     Stage,
     StagedEpoch,
 )
+from appliance.wake_policy import FirstWakeablePolicy, WakePolicy
 from hardware.speaker import SimulatedSpeaker
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -348,8 +349,8 @@ class TestSmartAlarm:
         assert a.stop(SET_S - 100) is None  # a stray press in the night
         assert a.state in ("armed", "window")
         assert a.update_time(SET_S) == "ring"
-        assert a.stop(SET_S + 42) == "stopped"
-        assert (a.state, a.done, a.ended_at_s) == ("stopped", True, SET_S + 42)
+        assert a.stop(SET_S + 42) == "dismissed"
+        assert (a.state, a.done, a.ended_at_s) == ("dismissed", True, SET_S + 42)
         assert tick_through(a, SET_S + 43, SET_S + 4000) == []
 
     def test_late_deadline_within_ring_max_still_rings(self) -> None:
@@ -458,12 +459,15 @@ class Harness:
         tz: ZoneInfo = BERLIN,
         fail_plays: int = 0,
         on_event: Callable[[SessionEvent], None] | None = None,
+        policy: WakePolicy | None = None,
     ) -> None:
         self.clock = VirtualClock(start_s)
         self.speaker = SimulatedSpeaker(self.clock, fail_plays=fail_plays)
         self.events: list[SessionEvent] = []
         cfg = AlarmConfig(time=time, window_min=window_min, ring_max_min=ring_max_min)
-        self.task = AlarmTask(self.clock, self.speaker, cfg, tz, on_event or self.events.append)
+        self.task = AlarmTask(
+            self.clock, self.speaker, cfg, tz, on_event or self.events.append, policy=policy
+        )
         self.runner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -519,7 +523,7 @@ class TestAlarmTask:
         light_at = set_s - 600
 
         async def main() -> Harness:
-            h = Harness(set_s - 3600)
+            h = Harness(set_s - 3600, policy=FirstWakeablePolicy())
             await h.start()
 
             def feed(now: float) -> None:
@@ -593,13 +597,13 @@ class TestAlarmTask:
             (set_s + 4, "play"),
             (set_s + 6, "stop"),
         ]
-        assert h.kinds()[-1] == "alarm_stopped"
+        assert h.kinds()[-1] == "alarm_dismissed"
 
     def test_smart_ring_stopped_before_set_time_does_not_ring_again(self) -> None:
         set_s = local(BERLIN, 2024, 6, 10, 7, 0)
 
         async def main() -> Harness:
-            h = Harness(set_s - 1200)
+            h = Harness(set_s - 1200, policy=FirstWakeablePolicy())
             await h.start()
             await h.step_until(set_s - 900)
             h.task.feed(epoch(set_s - 900, Stage.WAKE))
