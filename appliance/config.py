@@ -22,6 +22,7 @@ from appliance.errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "AlarmConfig",
+    "ApiConfig",
     "BedConfig",
     "Config",
     "PresenceConfig",
@@ -159,6 +160,26 @@ class StoreConfig(_Section):
     data_dir: str = Field("", description="Directory of the store; '' = the state directory.")
 
 
+class ApiConfig(_Section):
+    """The local control API (a Unix socket; docs/API.md)."""
+
+    socket_path: str = Field(
+        "",
+        description="Socket of the control API; '' = the runtime directory's api.sock "
+        "($RUNTIME_DIRECTORY, /run/appliance, else $XDG_RUNTIME_DIR/appliance or /tmp).",
+    )
+
+    @field_validator("socket_path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if v and not Path(v).is_absolute():
+            raise ValueError("must be an absolute path (or '' for the default)")
+        if len(v.encode()) > 100:
+            # sockaddr_un holds 108 bytes; keep a margin for the temporary name of a rebind.
+            raise ValueError("too long for a Unix socket (at most 100 bytes)")
+        return v
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -175,6 +196,7 @@ class Config(_Section):
     session: SessionConfig = Field(default_factory=SessionConfig)
     alarm: AlarmConfig = Field(default_factory=AlarmConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     @field_validator("timezone")
     @classmethod

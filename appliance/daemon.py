@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,6 +79,7 @@ class Daemon:
         tz: Local time zone of alarms and reports.
         finite_source: True when the radar source ends (a simulated night); the daemon then
             finishes the session and stops by itself once the alarm has had its chance.
+        api_socket: Where to serve the control API (appliance/api.py); None = no API.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class Daemon:
         stager: Stager,
         tz: ZoneInfo,
         finite_source: bool = False,
+        api_socket: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -98,6 +101,7 @@ class Daemon:
         self.store = store
         self.tz = tz
         self.finite_source = finite_source
+        self.api_socket = api_socket
         self.pipeline = Pipeline(cfg, stager, wall_grid=True)
         self.sessions = SessionTracker(cfg.session)
         self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
@@ -163,6 +167,8 @@ class Daemon:
                     tg.create_task(self._supervise("radar", self._radar_task), name="radar"),
                     tg.create_task(self._supervise("alarm", self.alarm.run), name="alarm"),
                 ]
+                if self.api_socket is not None:
+                    tasks.append(tg.create_task(self._supervise("api", self._api_task), name="api"))
                 tg.create_task(self._stopper(tasks), name="stopper")
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -170,6 +176,16 @@ class Daemon:
                     loop.remove_signal_handler(sig)
             self.radar.stop()
             log.info("daemon stopped")
+
+    async def _api_task(self) -> None:
+        from appliance.api import ApiServer  # the daemon runs without it (tests, simulate)
+        from appliance.control import Controller
+
+        path = self.api_socket
+        if path is None:
+            return
+        server = ApiServer(path, Controller(self), self.bus)
+        await server.serve(on_ready=lambda: self.health.set("api", "ok", str(path)))
 
     def _resume_or_close(self) -> None:
         """Deal with sessions a previous run left open (a stop, a crash or a power cut).

@@ -12,6 +12,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from appliance.api_client import default_socket_path
 from appliance.clock import Clock, RealClock, ScaledClock
 from appliance.config import Config, load_config, parse_config, resolve_timezone
 from appliance.daemon import Daemon
@@ -163,8 +164,16 @@ def run_daemon(
     speaker = _speaker(board)
     directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
     store = _open_store(directory / STORE_FILE)
+    socket_path = Path(cfg.api.socket_path) if cfg.api.socket_path else default_socket_path()
     daemon = Daemon(
-        cfg, clock=clock, radar=radar, speaker=speaker, store=store, stager=stager, tz=tz
+        cfg,
+        clock=clock,
+        radar=radar,
+        speaker=speaker,
+        store=store,
+        stager=stager,
+        tz=tz,
+        api_socket=socket_path,
     )
     try:
         asyncio.run(daemon.run())
