@@ -57,6 +57,7 @@ def write_png(
         import matplotlib
 
         matplotlib.use("Agg")
+        import matplotlib.dates as mdates
         import matplotlib.pyplot as plt
     except ImportError:
         raise ApplianceError("--png needs matplotlib: pip install 'appliance[report]'") from None
@@ -77,7 +78,11 @@ def write_png(
                 color=STAGE_COLOURS.get(stage, "#555555"),
                 linewidth=0,
             )
-        ax.set_yticks(list(_LEVELS.values()), [k.capitalize() for k in _LEVELS])
+        ax.set_yticks(
+            list(_LEVELS.values()), ["REM" if k == "rem" else k.capitalize() for k in _LEVELS]
+        )
+        hhmm = mdates.DateFormatter("%H:%M", tz=zone)
+        ax.xaxis.set_major_formatter(hhmm)
         ax.set_title(f"Night of session {report.get('session', '?')}")
         ax.set_ylim(-0.6, 4.6)
 
@@ -89,6 +94,7 @@ def write_png(
             minutes,
             color=[STAGE_COLOURS[n] for n in names],
         )
+        axes[1].set_xlim(0, max(10.0, max(minutes) * 1.1))
         axes[1].set_xlabel(
             "minutes  (total sleep {:.0f} min, efficiency {})".format(
                 float(m.get("tst_min") or 0.0),
@@ -110,6 +116,7 @@ def write_png(
                 color=("#d08c3c", "#7a9a5a", "#b0b060")[i],
             )
             target.set_ylabel(unit)
+            target.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
             drawn = True
         if not drawn:
             ax.text(

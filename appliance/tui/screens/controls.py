@@ -32,14 +32,14 @@ class ControlsScreen(Page):
         """State, buttons, the last outcome."""
         yield Static("", id="standby-state")
         with Horizontal(classes="buttons"):
-            yield Button("Standby [s]", id="standby")
+            yield Button("Standby (s)", id="standby")
         with Horizontal(classes="buttons"):
-            yield Button("Reading [r]", id="light-reading")
-            yield Button("Night [n]", id="light-night")
-            yield Button("Off [o]", id="light-off")
+            yield Button("Reading (r)", id="light-reading")
+            yield Button("Night (n)", id="light-night")
+            yield Button("Off (o)", id="light-off")
         with Horizontal(classes="buttons"):
-            yield Button("Snooze [z]", id="snooze")
-            yield Button("Dismiss [d]", id="dismiss")
+            yield Button("Snooze (z)", id="snooze")
+            yield Button("Dismiss (d)", id="dismiss")
         yield Static("", id="outcome")
 
     def on_mount(self) -> None:
