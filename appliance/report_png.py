@@ -81,7 +81,7 @@ def write_png(
         ax.set_yticks(
             list(_LEVELS.values()), ["REM" if k == "rem" else k.capitalize() for k in _LEVELS]
         )
-        hhmm = mdates.DateFormatter("%H:%M", tz=zone)
+        hhmm = mdates.DateFormatter("%H:%M", tz=zone)  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_formatter(hhmm)
         ax.set_title(f"Night of session {report.get('session', '?')}")
         ax.set_ylim(-0.6, 4.6)
@@ -116,7 +116,7 @@ def write_png(
                 color=("#d08c3c", "#7a9a5a", "#b0b060")[i],
             )
             target.set_ylabel(unit)
-            target.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
+            target.xaxis.set_major_formatter(hhmm)
             drawn = True
         if not drawn:
             ax.text(
