@@ -322,8 +322,13 @@ def format_status(st: dict[str, Any]) -> str:
         f"stage        {st.get('stage') or '-'}",
         f"breath rate  {_fmt(st.get('breath_rate'), '/min')}",
         f"heart rate   {_fmt(st.get('heart_rate'), '/min', 0)}",
-        f"bedroom      {_fmt(env.get('temperature_c'), ' °C')}, "
-        f"{_fmt(env.get('humidity_pct'), ' %', 0)}, {_fmt(env.get('illuminance_lux'), ' lx')}",
+        "bedroom      "
+        + (
+            f"{_fmt(env.get('temperature_c'), ' °C')}, {_fmt(env.get('humidity_pct'), ' %', 0)}"
+            f", {_fmt(env.get('illuminance_lux'), ' lx')}"
+            if any(v is not None for v in env.values())
+            else "no readings"
+        ),
         f"next alarm   {st.get('next_alarm') or 'none'}",
         f"standby      {'on' if st.get('standby') else 'off'}",
         "devices      "
