@@ -1,7 +1,9 @@
-"""The `appliance` command: run, simulate, report, config check.
+"""The `appliance` command: run, simulate, report, config check, and the daemon's clients.
 
 Every failure a user can cause (a bad config, a missing file, an unusable store) ends with one line
-on stderr and exit code 2; never a traceback (`-v` shows one for an internal error).
+on stderr and exit code 2; never a traceback (`-v` shows one for an internal error). The clients of
+the running daemon (`status`, `standby`, `light`, `dismiss`, `snooze`) exit with code 3 when the
+daemon is not running, and 2 when it refuses the command.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo as ZoneInfoT
 
 from appliance import __version__
+from appliance.api_client import DaemonNotRunning
 from appliance.errors import ApplianceError
 
 if TYPE_CHECKING:
@@ -29,6 +32,7 @@ __all__ = ["main"]
 log = logging.getLogger("appliance")
 
 EXIT_USAGE = 2
+EXIT_NO_DAEMON = 3
 
 
 def _default_data_dir() -> Path:
@@ -97,6 +101,23 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--config", type=Path, help="config file")
     rep.add_argument("--data-dir", type=Path, help="directory of the SQLite store")
     rep.add_argument("--db", type=Path, help="the SQLite file itself")
+    rep.add_argument(
+        "--png", type=Path, metavar="FILE", help="also draw the night as a PNG (extra 'report')"
+    )
+
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument("--socket", type=Path, help="the daemon's API socket (default: [api])")
+    api.add_argument("--config", type=Path, help="config file (for [api] socket_path)")
+    st = sub.add_parser("status", parents=[api], help="what the daemon sees and does now")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    sb = sub.add_parser("standby", parents=[api], help="radar off at the source (on) or back (off)")
+    sb.add_argument("state", choices=("on", "off"))
+    li = sub.add_parser("light", parents=[api], help="the bedside light")
+    li.add_argument("mode", choices=("off", "reading", "night"))
+    li.add_argument("--brightness", type=float, metavar="0-1", help="brightness (default: mode's)")
+    sub.add_parser("dismiss", parents=[api], help="stop the ringing alarm")
+    sub.add_parser("snooze", parents=[api], help="snooze the ringing alarm")
+    sub.add_parser("tui", parents=[api], help="the full-screen terminal interface")
 
     ev = sub.add_parser(
         "eval", help="score PSG nights with the shipped model and print the agreement figures"
@@ -320,6 +341,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 "no finished night in the store" + (f" for {args.night}" if args.night else "")
             )
         text, data = night_report(store, rows[0])
+        if args.png:
+            from appliance.report_png import write_png
+
+            row = rows[0]
+            env = store.environment(row.started_s, (row.ended_s or row.started_s) + 1.0)
+            write_png(data, env, args.png, tz=row.tz or "UTC")
     if args.json:
         print(json.dumps(data, indent=1))
     else:
@@ -421,6 +448,96 @@ def _cmd_alarm_backstop(cfg: Config, tz: ZoneInfoT, db: Path) -> int:
     return 0
 
 
+def _socket(args: argparse.Namespace) -> Path:
+    from appliance.api_client import find_socket
+    from appliance.config import load_config
+
+    if args.socket:
+        return Path(args.socket)
+    cfg = load_config(args.config)
+    return find_socket(cfg.api.socket_path or None)
+
+
+def _call(args: argparse.Namespace, method: str, **params: object) -> Any:
+    from appliance.api_client import Client
+
+    with Client(_socket(args)) as c:
+        return c.call(method, **params)
+
+
+def _fmt(v: object, unit: str = "", digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}{unit}"
+    return f"{v}{unit}"
+
+
+def format_status(st: dict[str, Any]) -> str:
+    """The status as a few lines for the terminal."""
+    env = st.get("environment") or {}
+    sess = st.get("session") or {}
+    presence = st.get("presence")
+    lines = [
+        f"presence     {'-' if presence is None else ('yes' if presence else 'no')}"
+        + (f" ({st['presence_state']})" if st.get("presence_state") else ""),
+        f"session      {sess.get('state', '-')}"
+        + (f" (#{sess['id']})" if sess.get("id") is not None else ""),
+        f"stage        {st.get('stage') or '-'}",
+        f"breath rate  {_fmt(st.get('breath_rate'), '/min')}",
+        f"heart rate   {_fmt(st.get('heart_rate'), '/min', 0)}",
+        "bedroom      "
+        + (
+            f"{_fmt(env.get('temperature_c'), ' °C')}, {_fmt(env.get('humidity_pct'), ' %', 0)}"
+            f", {_fmt(env.get('illuminance_lux'), ' lx')}"
+            if any(v is not None for v in env.values())
+            else "no readings"
+        ),
+        f"next alarm   {st.get('next_alarm') or 'none'}",
+        f"standby      {'on' if st.get('standby') else 'off'}",
+        "devices      "
+        + ", ".join(
+            f"{name} {d.get('status', '?')}"
+            for name, d in sorted((st.get("devices") or {}).items())
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    st = _call(args, "status")
+    print(json.dumps(st, indent=1) if args.json else format_status(st))
+    return 0
+
+
+def _cmd_standby(args: argparse.Namespace) -> int:
+    out = _call(args, "set_standby", on=args.state == "on")
+    print(f"standby {'on' if out.get('standby') else 'off'}")
+    return 0
+
+
+def _cmd_light(args: argparse.Namespace) -> int:
+    params: dict[str, object] = {"mode": args.mode}
+    if args.brightness is not None:
+        params["brightness"] = args.brightness
+    _call(args, "set_light", **params)
+    print(f"light {args.mode}")
+    return 0
+
+
+def _cmd_simple(args: argparse.Namespace) -> int:
+    _call(args, args.command)
+    print({"dismiss": "alarm dismissed", "snooze": "alarm snoozed"}[args.command])
+    return 0
+
+
+def _cmd_tui(args: argparse.Namespace) -> int:
+    from appliance.tui.app import ApplianceApp
+
+    ApplianceApp(socket_path=_socket(args)).run()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `appliance` command; returns the exit code."""
     parser = _parser()
@@ -441,6 +558,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_eval(args)
         if args.command == "alarm":
             return _cmd_alarm(args)
+        if args.command == "status":
+            return _cmd_status(args)
+        if args.command == "standby":
+            return _cmd_standby(args)
+        if args.command == "light":
+            return _cmd_light(args)
+        if args.command in ("dismiss", "snooze"):
+            return _cmd_simple(args)
+        if args.command == "tui":
+            return _cmd_tui(args)
         if args.command == "config":
             if args.config_command == "check":
                 return _cmd_config_check(args)
@@ -448,6 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         parser.print_help()
         return EXIT_USAGE
+    except DaemonNotRunning as e:
+        print(f"appliance: {e}", file=sys.stderr)
+        return EXIT_NO_DAEMON
     except ApplianceError as e:
         print(f"appliance: error: {e}", file=sys.stderr)
         return EXIT_USAGE

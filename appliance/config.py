@@ -30,6 +30,7 @@ from appliance.errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "AlarmConfig",
+    "ApiConfig",
     "BedConfig",
     "ButtonsConfig",
     "Config",
@@ -324,6 +325,26 @@ class EnvironmentConfig(_Section):
         return self
 
 
+class ApiConfig(_Section):
+    """The local control API (a Unix socket; docs/API.md)."""
+
+    socket_path: str = Field(
+        "",
+        description="Socket of the control API; '' = the runtime directory's api.sock "
+        "($RUNTIME_DIRECTORY, /run/appliance, else $XDG_RUNTIME_DIR/appliance or /tmp).",
+    )
+
+    @field_validator("socket_path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if v and not Path(v).is_absolute():
+            raise ValueError("must be an absolute path (or '' for the default)")
+        if len(v.encode()) > 100:
+            # sockaddr_un holds 108 bytes; keep a margin for the temporary name of a rebind.
+            raise ValueError("too long for a Unix socket (at most 100 bytes)")
+        return v
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -358,6 +379,8 @@ class Config(_Section):
                 raise ValueError(f"{key} uses GPIO {pin}, already used by {seen[pin]}")
             seen[pin] = key
         return self
+
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,6 +84,7 @@ class Daemon:
             finishes the session and stops by itself once the alarm has had its chance.
         environment: The bedroom sensors' monitor, or None without sensors.
         light: The LED ring's controller (sunrise, reading and night light), or None.
+        api_socket: Where to serve the control API (appliance/api.py); None = no API.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class Daemon:
         finite_source: bool = False,
         environment: EnvironmentMonitor | None = None,
         light: LightController | None = None,
+        api_socket: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -107,6 +110,7 @@ class Daemon:
         self.finite_source = finite_source
         self.environment = environment
         self.light = light
+        self.api_socket = api_socket
         self.pipeline = Pipeline(cfg, stager, wall_grid=True)
         self.sessions = SessionTracker(cfg.session)
         self.alarm = AlarmTask(
@@ -183,6 +187,8 @@ class Daemon:
                         name="environment",
                     )
                     tasks.append(env)
+                if self.api_socket is not None:
+                    tasks.append(tg.create_task(self._supervise("api", self._api_task), name="api"))
                 tg.create_task(self._stopper(tasks), name="stopper")
                 tg.create_task(self._systemd_task(), name="systemd")
         finally:
@@ -191,6 +197,16 @@ class Daemon:
                     loop.remove_signal_handler(sig)
             self.radar.stop()
             log.info("daemon stopped")
+
+    async def _api_task(self) -> None:
+        from appliance.api import ApiServer  # the daemon runs without it (tests, simulate)
+        from appliance.control import Controller
+
+        path = self.api_socket
+        if path is None:
+            return
+        server = ApiServer(path, Controller(self), self.bus)
+        await server.serve(on_ready=lambda: self.health.set("api", "ok", str(path)))
 
     def _resume_or_close(self) -> None:
         """Deal with sessions a previous run left open (a stop, a crash or a power cut).

@@ -13,6 +13,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from appliance.api_client import default_socket_path
 from appliance.clock import Clock, RealClock, ScaledClock
 from appliance.config import Config, LightConfig, load_config, parse_config, resolve_timezone
 from appliance.daemon import Daemon
@@ -232,6 +233,7 @@ def run_daemon(
     )
     directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
     store = _open_store(directory / STORE_FILE)
+    socket_path = Path(cfg.api.socket_path) if cfg.api.socket_path else default_socket_path()
     daemon = Daemon(
         cfg,
         clock=clock,
@@ -242,6 +244,7 @@ def run_daemon(
         tz=tz,
         environment=environment,
         light=light,
+        api_socket=socket_path,
     )
     try:
         asyncio.run(daemon.run())

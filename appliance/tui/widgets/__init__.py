@@ -1,0 +1,5 @@
+"""The TUI's own widgets."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
