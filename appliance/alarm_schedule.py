@@ -86,7 +86,7 @@ class Alarm:
         skip_s: Set time of one occurrence to skip, UTC epoch s; None = skip nothing.
         window_min: Smart window before the set time, minutes, [0, 45].
         sunrise_min: Sunrise light before the set time, minutes, [0, 60] (0 = none).
-        sound: Name of the sound to ring ("chime" = the synthesized default).
+        sound: Name of the sound to ring (one of hardware.sounds.SOUNDS).
         created_s: When it was set, UTC epoch s (a one-off rings at the first occurrence after).
     """
 
@@ -97,7 +97,7 @@ class Alarm:
     skip_s: float | None = None
     window_min: float = 30.0
     sunrise_min: float = 30.0
-    sound: str = "chime"
+    sound: str = "chimes"
     created_s: float = field(default=0.0)
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from appliance import alarm_schedule as sched
 from appliance.errors import ApplianceError, StoreError
 from appliance.report_data import night_report
 
@@ -111,3 +112,145 @@ class Controller:
         if not self._d.alarm.stop():
             raise CommandError("no alarm is ringing")
         return {"dismissed": True}
+
+    def snooze(self) -> dict[str, Any]:
+        """Snooze the ringing alarm for the configured snooze time.
+
+        Raises:
+            CommandError: no alarm is ringing.
+        """
+        if not self._d.alarm.snooze():
+            raise CommandError("no alarm is ringing")
+        return {"snoozed": True}
+
+    # -- alarms ----------------------------------------------------------------------------------
+    def alarm_list(self) -> list[dict[str, Any]]:
+        """Every alarm with its next ring (`appliance alarm list --json`'s rows).
+
+        Raises:
+            CommandError: the store cannot be read.
+        """
+        try:
+            store = self._d.store
+            return sched.describe(
+                store.alarms(), self._d.tz, self._d.clock.now(), sched.handled_map(store)
+            )
+        except StoreError as e:
+            raise CommandError(f"store unavailable: {e}") from None
+
+    def alarm_set(
+        self,
+        id: int | None = None,
+        time: str | None = None,
+        days: list[str] | str | None = None,
+        window_min: float | None = None,
+        sunrise_min: float | None = None,
+        sound: str | None = None,
+        enabled: bool | None = None,
+    ) -> dict[str, Any]:
+        """Create an alarm (`time` required) or change alarm `id`; returns its row.
+
+        Args:
+            id: The alarm to change; None = a new alarm.
+            time: Local "HH:MM".
+            days: "daily", "weekdays", "mon-fri", "once", ... or a list of day names.
+            window_min: Smart window, minutes, 0–45.
+            sunrise_min: Sunrise length, minutes, 0–60.
+            sound: One of the shipped sounds.
+            enabled: On or off.
+
+        Raises:
+            CommandError: a bad value, an unknown id, or the store failed.
+        """
+        from dataclasses import replace
+
+        from hardware.sounds import SOUNDS
+
+        d = self._d
+        day_text = ",".join(days) if isinstance(days, list) else days
+        try:
+            current = None if id is None else d.store.alarm(id)
+            if id is not None and current is None:
+                raise CommandError(f"no alarm with id {id}")
+            if (
+                current is None
+                or time is not None
+                or day_text is not None
+                or window_min is not None
+            ):
+                if current is None and time is None:
+                    raise CommandError("a new alarm needs a time (HH:MM)")
+                alarm = sched.set_alarm(
+                    d.store,
+                    d.clock.now(),
+                    time if time is not None else current.time if current else "",
+                    days=day_text or (sched.days_label(current.days) if current else "daily"),
+                    window_min=window_min,
+                    alarm_id=id,
+                )
+            else:
+                alarm = current
+            if sunrise_min is not None:
+                if not 0.0 <= float(sunrise_min) <= 60.0:
+                    raise CommandError("sunrise_min must be from 0 to 60 minutes")
+                alarm = d.store.put_alarm(replace(alarm, sunrise_min=float(sunrise_min)))
+            if sound is not None:
+                if sound not in SOUNDS:
+                    raise CommandError(f"unknown sound {sound!r}; known: {', '.join(SOUNDS)}")
+                alarm = d.store.put_alarm(replace(alarm, sound=sound))
+            if enabled is not None:
+                sched.set_enabled(d.store, alarm.id, bool(enabled))
+        except (sched.AlarmInputError, StoreError) as e:
+            raise CommandError(str(e)) from None
+        return self._changed(alarm.id)
+
+    def alarm_enable(self, id: int, enabled: bool) -> dict[str, Any]:
+        """Turn alarm `id` on or off (on also clears a skip).
+
+        Raises:
+            CommandError: an unknown id, or the store failed.
+        """
+        try:
+            sched.set_enabled(self._d.store, id, bool(enabled))
+        except (sched.AlarmInputError, StoreError) as e:
+            raise CommandError(str(e)) from None
+        return self._changed(id)
+
+    def alarm_skip(self, id: int | None = None) -> dict[str, Any]:
+        """Skip the next occurrence of alarm `id` (None: the alarm that rings next).
+
+        Raises:
+            CommandError: nothing to skip, an unknown id, or the store failed.
+        """
+        try:
+            alarm, _ = sched.skip_next(self._d.store, self._d.tz, self._d.clock.now(), id)
+        except (sched.AlarmInputError, StoreError) as e:
+            raise CommandError(str(e)) from None
+        return self._changed(alarm.id)
+
+    def alarm_delete(self, id: int) -> dict[str, Any]:
+        """Delete alarm `id` (not 0, the config's).
+
+        Raises:
+            CommandError: an unknown id, id 0, or the store failed.
+        """
+        try:
+            sched.delete_alarm(self._d.store, id)
+        except (sched.AlarmInputError, StoreError) as e:
+            raise CommandError(str(e)) from None
+        self._d.alarm.reload()
+        self._publish_alarm()
+        return {"deleted": id}
+
+    def _changed(self, alarm_id: int) -> dict[str, Any]:
+        """Make the alarm task re-read the schedule; return the alarm's row."""
+        self._d.alarm.reload()
+        self._publish_alarm()
+        rows = [r for r in self.alarm_list() if r["id"] == alarm_id]
+        if not rows:
+            raise CommandError(f"no alarm with id {alarm_id}")
+        return rows[0]
+
+    def _publish_alarm(self) -> None:
+        d = self._d
+        d.bus.publish("alarm", d.clock.now(), {"alarms": self.alarm_list()})

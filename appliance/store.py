@@ -133,7 +133,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             skip_s      REAL,
             window_min  REAL    NOT NULL DEFAULT 30 CHECK (window_min BETWEEN 0 AND 45),
             sunrise_min REAL    NOT NULL DEFAULT 30 CHECK (sunrise_min BETWEEN 0 AND 60),
-            sound       TEXT    NOT NULL DEFAULT 'chime',
+            sound       TEXT    NOT NULL DEFAULT 'chimes',
             created_s   REAL    NOT NULL
         )
         """,

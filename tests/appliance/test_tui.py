@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_api import N_NIGHTS, ServedDaemon, nights_db, short_dir, stager  # noqa: F401
 from textual.pilot import Pilot
-from textual.widgets import Digits, Static
+from textual.widgets import DataTable, Digits, Static
 
 from appliance.staging import Stager
 from appliance.tui.app import ApplianceApp
@@ -35,11 +35,16 @@ def _app(path: Path) -> ApplianceApp:
     return ApplianceApp(path, now=lambda: FIXED_NOW, tz=UTC, poll_s=0.2, retry_s=0.2)
 
 
-async def _until(pilot: Pilot[Any], cond: Callable[[], bool], timeout_s: float = 10.0) -> None:
+async def _until(
+    pilot: Pilot[Any],
+    cond: Callable[[], bool],
+    timeout_s: float = 10.0,
+    msg: Callable[[], str] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
+            raise AssertionError("condition not reached" + (f": {msg()}" if msg else ""))
         await pilot.pause(0.02)
 
 
@@ -127,19 +132,26 @@ def test_page_through_the_nights(served: ServedDaemon) -> None:
     asyncio.run(go())
 
 
-def test_alarms_screen_says_not_supported_gracefully(served: ServedDaemon) -> None:
+def test_an_alarm_set_from_the_tui_is_in_the_store(served: ServedDaemon) -> None:
     async def go() -> None:
         app = _app(served.socket)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("3")
-            await _until(pilot, lambda: "not supported" in _text(app, "#alarm-note"))
-            assert _text(app, "#alarm-note") == "alarm_list: not supported by this daemon"
-            await pilot.press("a")  # the form still opens; saving gets the same answer
+            await _until(pilot, lambda: "alarm" in _text(app, "#alarm-note"))
+            await pilot.press("a")  # the form opens with 07:00 every day
             await pilot.pause()
             await pilot.press("enter")
-            await _until(pilot, lambda: "alarm_set: not supported" in _text(app, "#alarm-note"))
+            # The config's alarm (id 0) and the new one.
+            await _until(pilot, lambda: "2 alarm(s)" in _text(app, "#alarm-note"))
+            table = app.screen.query_one("#alarms", DataTable)
+            table.focus()
+            table.move_cursor(row=1)
+            await pilot.press("space")  # the new one, off
+            await _until(pilot, lambda: not served.store.alarms()[-1].enabled)
 
     asyncio.run(go())
+    new = [a for a in served.store.alarms() if a.id != 0]
+    assert [(a.time, a.enabled, a.window_min) for a in new] == [("07:00", False, 30.0)]
 
 
 def test_reconnects_when_the_daemon_restarts(
@@ -180,7 +192,7 @@ def _ready(screen_key: str) -> Callable[[Pilot[Any]], Any]:
             assert isinstance(screen, NightScreen)
             await _until(pilot, lambda: screen.shown is not None)
         if screen_key == "3":
-            await _until(pilot, lambda: "not supported" in _text(app, "#alarm-note"))
+            await _until(pilot, lambda: "alarm" in _text(app, "#alarm-note"))
         app.poll_s = 3600.0  # no refresh while the picture is taken
         await pilot.pause(0.1)
 

@@ -25,7 +25,7 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("days", "days (mon,tue,… or empty = every day)", ""),
     ("window_min", "smart window, min", "30"),
     ("sunrise_min", "sunrise, min", "20"),
-    ("sound", "sound", "chime"),
+    ("sound", "sound", "chimes"),
 )
 
 
@@ -48,6 +48,13 @@ def form_to_params(values: dict[str, str]) -> dict[str, Any]:
     if values.get("sound", "").strip():
         out["sound"] = values["sound"].strip()
     return out
+
+
+def _days(days: Any) -> str:
+    """A row's days: the daemon's label ("daily", "mon,wed") or a list of day names."""
+    if isinstance(days, str):
+        return days or "every day"
+    return ",".join(str(d) for d in days or []) or "every day"
 
 
 class AlarmForm(ModalScreen[dict[str, str] | None]):
@@ -121,7 +128,7 @@ class AlarmsScreen(Page):
         for a in self.alarms:
             table.add_row(
                 fmt(a.get("time")),
-                ",".join(a.get("days") or []) or "every day",
+                _days(a.get("days")),
                 fmt(a.get("window_min"), " min", 0),
                 fmt(a.get("sunrise_min"), " min", 0),
                 fmt(a.get("sound")),
