@@ -132,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
     _alarm_parser(sub)
 
+    cal = sub.add_parser(
+        "calibrate", help="measure the bed's distances from a minute of the user lying still"
+    )
+    cal.add_argument("--config", type=Path, help="config file (default /etc/appliance/config.toml)")
+    cal.add_argument("--write", type=Path, help="append the measured [bed] table to this file")
+    cal.add_argument("--seed", type=int, default=0, help="noise seed of the simulated radar")
+
     c = sub.add_parser("config", help="configuration tools")
     c.set_defaults(print_config_help=c.print_help)
     csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
@@ -201,6 +208,26 @@ def _to_toml(d: dict[str, object], prefix: str = "") -> str:
         lines.append(f"\n[{name}]")
         lines.append(_to_toml(t, prefix=f"{name}."))
     return "\n".join(lines).strip("\n")
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from appliance.calibrate import measure_frames, simulated_minute
+    from appliance.config import load_config
+    from appliance.errors import ConfigError
+
+    cfg = load_config(args.config)
+    if cfg.radar.type != "simulated":
+        raise ConfigError("radar.type", "calibration needs a radar driver (simulated only here)")
+    print("lie still on your side of the bed for a minute...", file=sys.stderr)
+    m = measure_frames(simulated_minute(cfg, args.seed))
+    text = m.to_toml()
+    if args.write is not None:
+        old = args.write.read_text() if args.write.exists() else ""
+        if any(line.strip() == "[bed]" for line in old.splitlines()):
+            raise ConfigError("bed", f"{args.write} already has a [bed] table: edit it by hand")
+        args.write.write_text(old + ("\n" if old and not old.endswith("\n") else "") + text)
+    print(text, end="")
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -568,6 +595,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_simple(args)
         if args.command == "tui":
             return _cmd_tui(args)
+        if args.command == "calibrate":
+            return _cmd_calibrate(args)
         if args.command == "config":
             if args.config_command == "check":
                 return _cmd_config_check(args)

@@ -158,20 +158,48 @@ class PresenceConfig(_Section):
 
 
 class BedConfig(_Section):
-    """Where the user's side of the bed is, seen from the device."""
+    """Where the bed and the user's side of it are, seen from the device (`appliance calibrate`).
 
+    The radar sees one dimension, distance: "near" means the user sleeps on the device's side
+    of the bed (the nearest sleeper is the user), "far" that the user sleeps beyond the middle.
+    The user's zone is [near_edge_m - 0.15, middle_m + 0.10] on the near side and
+    [middle_m - 0.10, middle_m + (middle_m - near_edge_m) + 0.15] on the far side, clipped to
+    [user_min_m, user_max_m].
+    """
+
+    side: Literal["near", "far"] = Field(
+        "near", description="The user's side: 'near' (the device's side) or 'far'."
+    )
+    near_edge_m: float = Field(
+        0.35, ge=0.0, le=4.0, description="Distance from the device to the bed's near edge, metres."
+    )
+    middle_m: float = Field(
+        1.1, ge=0.1, le=5.0, description="Distance from the device to the bed's middle, metres."
+    )
     user_min_m: float = Field(
-        0.3, ge=0.0, le=5.0, description="Nearest distance of the user's side, metres."
+        0.3, ge=0.0, le=5.0, description="Nearest distance a user target may have, metres."
     )
     user_max_m: float = Field(
-        1.25, ge=0.1, le=5.0, description="Farthest distance of the user's side, metres."
+        1.25, ge=0.1, le=5.0, description="Farthest distance a user target may have, metres."
     )
 
     @model_validator(mode="after")
     def _order(self) -> BedConfig:
         if self.user_max_m <= self.user_min_m:
             raise ValueError("user_max_m must be greater than user_min_m")
+        if self.middle_m <= self.near_edge_m:
+            raise ValueError("middle_m must be greater than near_edge_m")
         return self
+
+    def user_zone_m(self) -> tuple[float, float]:
+        """Return (nearest, farthest) distance of the user's side of the bed, metres."""
+        if self.side == "near":
+            lo, hi = self.near_edge_m - 0.15, self.middle_m + 0.10
+        else:
+            lo = self.middle_m - 0.10
+            hi = self.middle_m + (self.middle_m - self.near_edge_m) + 0.15
+        lo, hi = max(lo, self.user_min_m), min(hi, self.user_max_m)
+        return (lo, hi) if hi > lo else (self.user_min_m, self.user_max_m)
 
 
 class SessionConfig(_Section):
@@ -182,6 +210,23 @@ class SessionConfig(_Section):
     )
     close_after_absent_s: float = Field(
         1800.0, ge=60.0, le=6 * 3600.0, description="Absence that closes a session, s."
+    )
+    latest_close: str = Field(
+        "",
+        pattern=r"^$|^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time HH:MM at which an open session is closed anyway; '' = never.",
+    )
+    nap_max_s: float = Field(
+        3.0 * 3600.0,
+        ge=600.0,
+        le=12 * 3600.0,
+        description="A session shorter than this that starts in the day is flagged a nap, s.",
+    )
+    night_start_h: float = Field(
+        18.0, ge=0.0, lt=24.0, description="Local hour from which a session is a night, h."
+    )
+    night_end_h: float = Field(
+        6.0, ge=0.0, lt=24.0, description="Local hour until which a session start is a night, h."
     )
 
 

@@ -50,6 +50,8 @@ __all__ = ["Daemon", "DaemonStatus"]
 
 log = logging.getLogger(__name__)
 
+LEARNED_BED_KEY = "bed.learned_user_m"
+"""Store setting: the user's still-breathing distance the tracker learned, metres."""
 ENVIRONMENT_KEYS = ("temperature_c", "humidity_pct", "illuminance_lux")
 _BATCH_S = 10.0
 _BACKOFF_MAX_S = 60.0
@@ -111,8 +113,9 @@ class Daemon:
         self.environment = environment
         self.light = light
         self.api_socket = api_socket
-        self.pipeline = Pipeline(cfg, stager, wall_grid=True)
-        self.sessions = SessionTracker(cfg.session)
+        self._learned_user_m = self._load_learned_bed()
+        self.pipeline = Pipeline(cfg, stager, wall_grid=True, learned_user_m=self._learned_user_m)
+        self.sessions = SessionTracker(cfg.session, tz)
         self.alarm = AlarmTask(
             clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event, store=store
         )
@@ -404,7 +407,12 @@ class Daemon:
                 if self._stop.is_set():
                     return
                 # The DSP's filters and the epoch in progress belong to before the pause.
-                self.pipeline = Pipeline(self.cfg, self.pipeline.stager, wall_grid=True)
+                self.pipeline = Pipeline(
+                    self.cfg,
+                    self.pipeline.stager,
+                    wall_grid=True,
+                    learned_user_m=self._learned_user_m,
+                )
                 self.radar.start()
                 self.status.radar_ok = True
                 self.health.set("radar", "ok", self.cfg.radar.type)
@@ -421,7 +429,7 @@ class Daemon:
             elif (wait := t_last - self.clock.now()) > 0:
                 # A simulated source renders ahead of time: deliver its frames at the clock's pace.
                 await self.clock.sleep(wait)
-            out = self.pipeline.update(frames)
+            out = self.pipeline.update(frames, self.status.environment.get("illuminance_lux"))
             for sec in out.seconds:
                 self._on_second(sec)
                 self.alarm.feed_second(sec)
@@ -501,11 +509,32 @@ class Daemon:
         self.alarm.feed(ep)
         self._apply(self.sessions.update(ep))
 
+    def _load_learned_bed(self) -> float | None:
+        """The user's distance the tracker learned on past nights (store setting), or None."""
+        try:
+            v = self.store.setting(LEARNED_BED_KEY)
+        except StoreError as e:
+            log.warning("could not read the learned bed location: %s", e)
+            return None
+        return float(v) if isinstance(v, (int, float)) else None
+
+    def _save_learned_bed(self) -> None:
+        learned = self.pipeline.tracker.learned_user_m
+        if learned is None:
+            return
+        self._learned_user_m = learned
+        try:
+            self.store.set_setting(LEARNED_BED_KEY, round(learned, 3))
+        except StoreError as e:
+            log.warning("could not store the learned bed location: %s", e)
+
     def _apply(self, up: SessionUpdate) -> None:
         """Store what the session tracker decided; a failing store costs data, never the night."""
         if up.started_s is not None:
             self._session_start_s = up.started_s
             self.bus.publish("session", up.started_s, {"state": "in_bed"})
+        elif up.state is not None and up.state != "monitoring" and up.events:
+            self.bus.publish("session", up.events[-1].t_s, {"state": up.state})
         for ev in up.events:
             self._log_event(ev)
         try:
@@ -540,6 +569,7 @@ class Daemon:
             summary = {"session_id": self._session_id, **up.closed.to_dict()}
             self.bus.publish("night", up.closed.end_s, summary)
             self.bus.publish("session", up.closed.end_s, {"state": "monitoring"})
+            self._save_learned_bed()
             self._session_id = None
             self._session_start_s = None
             self.status.session_id = None

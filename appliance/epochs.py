@@ -243,4 +243,8 @@ class EpochBuilder:
             distance_m=_nanmedian(dist) if dist else None,
             movement=_nanmean(mv) if mv else 0.0,
             presence_confidence=_nanmean(conf) if conf else 0.0,
+            other_fraction=sum(s.attribution == "other" for s in secs) / max(len(secs), 1),
+            user_confidence=_nanmean([s.user_confidence for s in secs if s.user is not None])
+            if users
+            else 0.0,
         )

@@ -156,12 +156,20 @@ class TrackedSecond:
         presence: The presence verdict of this second.
         user: The primary user's target, or None if the user is not seen.
         others: How many other targets (partner, pet) were seen.
+        attribution: Whose data the user's zone of the bed holds this second: "user" (the user's
+            target is `user`), "other" (a target is in the user's zone but the tracker judged it
+            someone else: a pet's fast breathing, another person's rhythm; `user` is None) or
+            "none" (nobody in the user's zone).
+        user_confidence: How sure the tracker is that `user` is the primary user, [0, 1]; 0 when
+            `user` is None.
     """
 
     t_s: float
     presence: PresenceState
     user: Target | None
     others: int
+    attribution: str = "user"
+    user_confidence: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +187,12 @@ class EpochFeatures:
         distance_m: Median distance of the user, or None.
         movement: Mean movement energy of the epoch, mm/s.
         presence_confidence: Mean presence confidence of the epoch, [0, 1].
+        other_fraction: Share of the epoch's seconds whose data in the user's zone belonged to
+            someone else (`TrackedSecond.attribution == "other"`), [0, 1]. Not a model feature.
+        user_confidence: Mean tracker confidence over the seconds the user was seen, [0, 1].
+            Not a model feature.
+        illuminance_lux: Bedroom light level the daemon measured during the epoch, lx; None
+            without a light sensor. Not a model feature (the intent stage reads it).
     """
 
     t_s: float
@@ -190,6 +204,9 @@ class EpochFeatures:
     distance_m: float | None
     movement: float
     presence_confidence: float
+    other_fraction: float = 0.0
+    user_confidence: float = 1.0
+    illuminance_lux: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,13 @@
 
 Two parts, as DESIGN.md lays out:
 
-- `IntentScorer` (live, causal) scores each epoch in [0, 1]: high when the user is in bed, still
-  and breathing regularly, low while reading, watching TV or fidgeting. Lights going out will be
-  the strongest hint once the light sensor feeds it (environment issue).
+- `IntentScorer` (live, causal) scores each epoch in [0, 1]: high when the user is in bed, in the
+  dark, still and breathing regularly; low while reading (lamp on), watching TV (5–50 lx of
+  flicker) or fidgeting. Lights going out is the strongest hint: with a light level the score is
+  `present · (0.6 · dark + 0.4 · stillness · (0.5 + 0.5 · resp_q))`, where
+  dark = 1 / (1 + (lux / 1 lx)²) (a dark bedroom is < 1 lx; a lamp 50–300 lx; a TV 5–50 lx);
+  without one it is `present · stillness · (0.5 + 0.5 · resp_q)`. A user lying well off their
+  usual distance (sitting up against the headboard) scores lower.
 - `find_intent` (morning) segments the night's score series with a penalised change-point method
   (PELT, Killick et al. 2012, doi:10.1080/01621459.2012.737745, via `ruptures`, Truong et al. 2020,
   doi:10.1016/j.sigpro.2019.107299) and returns the start of the first sustained high segment
@@ -22,17 +26,49 @@ from appliance.epochs import FEATURE_NAMES
 from appliance.frames import EpochFeatures
 from appliance.staging import MIN_PRESENT_FRACTION
 
-__all__ = ["IntentScorer", "IntentTimes", "find_intent"]
+__all__ = ["IntentScorer", "IntentTimes", "darkness", "find_intent"]
 
 _I_MOVE = FEATURE_NAMES.index("move_frac")
 _I_Q = FEATURE_NAMES.index("resp_q")
 
 
-class IntentScorer:
-    """Per-epoch sleep-intent score in [0, 1] from presence, movement and breathing regularity."""
+_LIGHT_WEIGHT = 0.6
+_DARK_LUX = 1.0
 
-    def update(self, ep: EpochFeatures) -> float:
-        """Score one epoch (causal: uses only its own and past features)."""
+
+def darkness(lux: float) -> float:
+    """How dark the bedroom is, in [0, 1]: 1 / (1 + (lux / 1 lx)²).
+
+    Args:
+        lux: Illuminance at the device, lx (>= 0).
+
+    Returns:
+        ~1 below 0.3 lx, 0.5 at 1 lx, 0.04 at 5 lx (a dim TV), < 0.001 under a lamp.
+    """
+    return 1.0 / (1.0 + (max(lux, 0.0) / _DARK_LUX) ** 2)
+
+
+class IntentScorer:
+    """Per-epoch sleep-intent score in [0, 1] from presence, movement, respiration, distance, light.
+
+    The user's usual lying distance is the running median of the distances of still epochs;
+    an epoch more than 0.25 m from it counts half (sitting up, at the edge of the bed).
+    """
+
+    def __init__(self) -> None:
+        self._still_d: list[float] = []
+
+    def update(self, ep: EpochFeatures, lux: float | None = None) -> float:
+        """Score one epoch (causal: uses only its own and past features).
+
+        Args:
+            ep: The epoch's features.
+            lux: Bedroom illuminance during the epoch, lx; None = `ep.illuminance_lux` (None
+                without a light sensor: the score then rests on the body alone).
+
+        Returns:
+            The score in [0, 1].
+        """
         if ep.present_fraction < MIN_PRESENT_FRACTION:
             return 0.0
         v = ep.values
@@ -41,7 +77,20 @@ class IntentScorer:
         # A couple of moving seconds in an epoch (a page turned, a phone) already mean awake; the
         # epoch's own movement only, so the change points are not delayed by a trailing window.
         stillness = math.exp(-40.0 * move)
-        return float(ep.present_fraction * stillness * (0.5 + 0.5 * q))
+        body = stillness * (0.5 + 0.5 * q)
+        if ep.distance_m is not None:
+            if stillness > 0.8:
+                self._still_d.append(ep.distance_m)
+                del self._still_d[:-240]
+            if len(self._still_d) >= 10:
+                usual = float(np.median(self._still_d))
+                if abs(ep.distance_m - usual) > 0.25:
+                    body *= 0.5
+        light = ep.illuminance_lux if lux is None else lux
+        if light is None or not math.isfinite(light):
+            return float(ep.present_fraction * body)
+        dark = darkness(light)
+        return float(ep.present_fraction * (_LIGHT_WEIGHT * dark + (1.0 - _LIGHT_WEIGHT) * body))
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ I/O and never reads a clock (times come in the frames).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from appliance.config import Config
 from appliance.dsp import RadarDsp
@@ -40,30 +40,52 @@ class Pipeline:
         stager: A loaded stager (loading the model once is the caller's choice); None runs the
             front half only (`features`), as the training code does.
         wall_grid: Epochs on the wall clock's 30-s grid (the daemon), not from the first frame.
+        learned_user_m: The user's distance the tracker learned on past nights, metres, or None.
     """
 
-    def __init__(self, cfg: Config, stager: Stager | None, *, wall_grid: bool = False) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        stager: Stager | None,
+        *,
+        wall_grid: bool = False,
+        learned_user_m: float | None = None,
+    ) -> None:
         self.dsp = RadarDsp()
         self.presence = PresenceDetector(cfg.presence)
-        self.tracker = UserTracker(cfg.bed)
+        self.tracker = UserTracker(cfg.bed, learned_user_m)
         self.epochs = EpochBuilder(cfg.radar.frame_rate_hz, wall_grid=wall_grid)
         self.stager = stager
 
-    def features(self, frames: RadarFrames) -> tuple[list[TrackedSecond], list[EpochFeatures]]:
-        """Run one batch through DSP, presence, tracking and the epoch builder."""
+    def features(
+        self, frames: RadarFrames, lux: float | None = None
+    ) -> tuple[list[TrackedSecond], list[EpochFeatures]]:
+        """Run one batch through DSP, presence, tracking and the epoch builder.
+
+        Args:
+            frames: The batch.
+            lux: The bedroom's latest illuminance, lx, or None without a light sensor; stamped
+                on the epochs the batch completes (`EpochFeatures.illuminance_lux`) for the intent
+                stage. It is not a stager feature.
+
+        Returns:
+            The tracked seconds and the completed epochs' features.
+        """
         seconds: list[TrackedSecond] = []
         feats: list[EpochFeatures] = []
         for sec in self.dsp.update(frames):
             tracked = self.tracker.update(sec, self.presence.update(sec))
             seconds.append(tracked)
             feats.extend(self.epochs.update(tracked))
+        if lux is not None:
+            feats = [replace(f, illuminance_lux=float(lux)) for f in feats]
         return seconds, feats
 
-    def update(self, frames: RadarFrames) -> PipelineOutput:
-        """Run one batch of frames through every stage."""
+    def update(self, frames: RadarFrames, lux: float | None = None) -> PipelineOutput:
+        """Run one batch of frames through every stage (`lux` as in `features`)."""
         if self.stager is None:
             raise RuntimeError("Pipeline built without a stager: use features()")
-        seconds, feats = self.features(frames)
+        seconds, feats = self.features(frames, lux)
         return PipelineOutput(seconds, [self.stager.update(ep) for ep in feats])
 
     def flush(self) -> PipelineOutput:

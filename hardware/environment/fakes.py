@@ -83,12 +83,17 @@ class BedroomNight:
         lights_out_h: Local hour the lamps go off (23.0 = 23:00).
         dawn_h: Local hour dawn starts.
         dark_lux: Illuminance in the dark room, lx.
+        light: A scene's light to follow instead of the clock-hour lamps: illuminance, lx, at
+            scene seconds (e.g. `hardware.radar.scene.SceneLight.lux_at`), or None.
+        light_origin_s: UTC epoch seconds of scene time 0 for `light`.
     """
 
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     lights_out_h: float = 23.0
     dawn_h: float = 6.0
     dark_lux: float = 0.01
+    light: Callable[[float], float] | None = None
+    light_origin_s: float = 0.0
 
     def at(self, t_s: float) -> Ambient:
         """The ambient values at UTC epoch seconds `t_s`."""
@@ -110,6 +115,8 @@ class BedroomNight:
             lux = 300.0
         else:
             lux = 200.0
+        if self.light is not None:
+            lux = self.light(t_s - self.light_origin_s)
         lux *= 1.0 + 0.01 * _jitter(t_s, 4)
         return Ambient(temp, hum, pressure, lux)
 

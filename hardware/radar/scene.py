@@ -11,6 +11,9 @@ A `Scene` lists its actors on a scene timeline (seconds from the scene start):
 - `Pet`: the same for a cat (synthetic "pet" body).
 - `MovingClutter`: a fan or curtain: a reflector with periodic displacement, no breathing.
 - `StaticReflector`: furniture and walls.
+- `SceneLight`: the bedroom's light over the scene (lamp, TV flicker, dark), which the simulated
+  light sensor follows (`hardware.environment.fakes.BedroomNight`). Like the bodies, it is scripted
+  from the scene's times, never from the expert stage labels.
 
 `build_scene(name, ...)` makes the named scenes of `SCENES`. The sleeper's recording starts at a
 scene time chosen so that `recording_start_s + night.epoch0_offset_s` is a multiple of 30 s: the
@@ -26,6 +29,7 @@ References:
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 import zlib
@@ -38,6 +42,7 @@ from hardware.radar.night import Night, default_night_path, load_night
 from hardware.radar.physiology import Mode, Physiology
 
 __all__ = [
+    "LIGHT_LUX",
     "SCENES",
     "SETTLE_S",
     "Actor",
@@ -46,6 +51,7 @@ __all__ = [
     "Person",
     "Pet",
     "Scene",
+    "SceneLight",
     "SceneSpec",
     "Segment",
     "StaticReflector",
@@ -223,6 +229,46 @@ class StaticReflector:
 
 Actor = Person | Pet | MovingClutter
 
+LightKind = Literal["lamp", "tv", "dark", "hall"]
+LIGHT_LUX: dict[str, float] = {"lamp": 150.0, "dark": 0.02, "hall": 15.0, "tv": 20.0}
+"""Typical illuminance at the device of each light, lx ("tv" is the mean of its flicker)."""
+
+
+@dataclass(frozen=True)
+class SceneLight:
+    """The bedroom light over a scene: intervals of lamp, TV, dark or hall light.
+
+    A bedside lamp gives ~150 lx at the device; a TV in a dark room flickers between ~5 and
+    ~50 lx with the picture (a new level every 1–4 s); the dark room is ~0.02 lx (a standby LED,
+    street light through curtains); a hall or bathroom light through the door ~15 lx.
+
+    Attributes:
+        intervals: (start_s, end_s, kind) in scene time, sorted and disjoint.
+        default: The light outside every interval.
+        seed: Seed of the TV's flicker.
+    """
+
+    intervals: tuple[tuple[float, float, LightKind], ...]
+    default: LightKind = "lamp"
+    seed: int = 0
+
+    def kind_at(self, t_s: float) -> LightKind:
+        """Return which light is on at scene time `t_s`, seconds."""
+        for a, b, kind in self.intervals:
+            if a <= t_s < b:
+                return kind
+        return self.default
+
+    def lux_at(self, t_s: float) -> float:
+        """Return the illuminance at the device at scene time `t_s`, lx (deterministic)."""
+        kind = self.kind_at(t_s)
+        if kind != "tv":
+            return LIGHT_LUX[kind]
+        # A scene cut every ~2.5 s: a log-uniform level in [5, 50] lx, fixed per cut.
+        slot = int(math.floor(t_s / 2.5))
+        u = np.random.default_rng([self.seed, slot & 0x7FFFFFFF]).uniform()
+        return float(5.0 * 10.0**u)
+
 
 @dataclass(frozen=True)
 class Scene:
@@ -238,6 +284,7 @@ class Scene:
         recording_start_s: Scene time where the user's recording starts, seconds, or None.
         intent_s: Scene time where the user starts trying to sleep, seconds, or None.
         description: What happens.
+        light: The bedroom light over the scene, or None (the clock-hour bedroom model).
     """
 
     name: str
@@ -249,6 +296,7 @@ class Scene:
     recording_start_s: float | None = None
     intent_s: float | None = None
     description: str = ""
+    light: SceneLight | None = None
 
     @property
     def user(self) -> Person | None:
@@ -274,6 +322,12 @@ class SceneSpec:
         cat_after_intent_s: A cat jumps on the bed this long after the intent, or None.
         cat_duration_s: How long the cat stays, seconds.
         tail_s: How long the scene lasts after the user's final leave, seconds.
+        pre_sleep_light: The light while awake in bed before the intent: a lamp (reading), the
+            TV with the lights off, or dark.
+        partner_arrive_s: Scene time the partner gets into bed (overrides
+            `partner_after_intent_s`), or None.
+        partner_leave_after_user_s: The partner leaves this long after the user's final leave
+            (negative: before), seconds; None = at the end of the partner's recording.
     """
 
     description: str
@@ -286,6 +340,9 @@ class SceneSpec:
     cat_after_intent_s: float | None = None
     cat_duration_s: float = 1200.0
     tail_s: float = 600.0
+    pre_sleep_light: LightKind = "lamp"
+    partner_arrive_s: float | None = None
+    partner_leave_after_user_s: float | None = None
 
 
 SCENES: dict[str, SceneSpec] = {
@@ -313,6 +370,47 @@ SCENES: dict[str, SceneSpec] = {
     "cat": SceneSpec(
         "reading-then-sleep, plus a cat on the bed at ~1.0 m for 20 min from 2 h after intent.",
         cat_after_intent_s=7200.0,
+    ),
+    "reading-20": SceneSpec(
+        "Reads 20 min in bed with the lamp on, then lights out and the recorded night.",
+        awake_before_s=(1200.0, 1200.0),
+    ),
+    "reading-45": SceneSpec(
+        "Reads 45 min in bed with the lamp on, then lights out and the recorded night.",
+        awake_before_s=(2700.0, 2700.0),
+    ),
+    "reading-90": SceneSpec(
+        "Reads 90 min in bed with the lamp on, then lights out and the recorded night.",
+        awake_before_s=(5400.0, 5400.0),
+    ),
+    "tv-in-bed": SceneSpec(
+        "Watches TV in bed 40–60 min with the lights off (5–50 lx flicker), then the TV goes off"
+        " and the recorded night starts.",
+        awake_before_s=(2400.0, 3600.0),
+        pre_sleep_light="tv",
+    ),
+    "partner-first": SceneSpec(
+        "A partner (another recorded night) at ~1.5 m goes to bed at ~1 min and falls asleep in"
+        " the dark; the user comes at ~30 min, reads 10–20 min, then the recorded night.",
+        arrive_s=1800.0,
+        awake_before_s=(600.0, 1200.0),
+        partner_arrive_s=60.0,
+    ),
+    "user-leaves-first": SceneSpec(
+        "reading-then-sleep with a partner from 10 min after the intent who stays in bed 20 min"
+        " after the user gets up.",
+        partner_after_intent_s=600.0,
+        partner_leave_after_user_s=1200.0,
+        tail_s=1800.0,
+    ),
+    "user-leaves-last": SceneSpec(
+        "reading-then-sleep with a partner from 5 min after the intent who gets up 30 min before"
+        " the user.",
+        partner_after_intent_s=300.0,
+        partner_leave_after_user_s=-1800.0,
+    ),
+    "fan": SceneSpec(
+        "reading-then-sleep with an oscillating fan and a curtain moving in the room.", fan=True
     ),
 }
 
@@ -371,6 +469,7 @@ def _sleeper_segments(
     rec_start_s: float,
     scene_end_s: float,
     walk_s: float,
+    last_leave_s: float | None = None,
 ) -> tuple[Segment, ...]:
     """Awake in bed from `first_s`, the recording from `rec_start_s`, awake again after it."""
     segs = []
@@ -383,6 +482,8 @@ def _sleeper_segments(
     )
     if rec_end < scene_end_s:
         tail = walk_s + 2.0
+        if last_leave_s is not None:
+            tail = max(tail, last_leave_s - rec_end + walk_s + 2.0)
         segs.append(Segment(rec_end, rec_end + tail, Driver("awake", (*seed, 3), night, tail)))
     return tuple(segs)
 
@@ -399,6 +500,7 @@ def _sleeper_person(
     walk_s: float,
     scene_end_s: float,
     reflectivity: float,
+    last_leave_s: float | None = None,
 ) -> Person:
     """A person in bed driven by a recorded night (the user, or a partner)."""
     return Person(
@@ -413,12 +515,41 @@ def _sleeper_person(
             rec_start_s=rec_start_s,
             scene_end_s=scene_end_s,
             walk_s=walk_s,
+            last_leave_s=last_leave_s,
         ),
         walk_s=walk_s,
         reflectivity=reflectivity,
         night=night,
         recording_start_s=rec_start_s,
     )
+
+
+def _scene_light(
+    spec: SceneSpec,
+    presence: tuple[tuple[float, float], ...],
+    arrive_s: float,
+    rec_start_s: float,
+    rec_end_s: float,
+    seed: tuple[int, ...],
+) -> SceneLight:
+    """Script the scene's light from its times.
+
+    Lamp (or TV, or dark) from getting into bed to the intent, dark for the night, the hall light
+    during an absence, the lamp again from the final getting-up.
+    """
+    before: LightKind = "dark" if spec.partner_arrive_s is not None else "lamp"
+    pre = spec.pre_sleep_light
+    ivs: list[tuple[float, float, LightKind]] = [(0.0, arrive_s, before)]
+    ivs.append((arrive_s, rec_start_s, pre))
+    night_ivs: list[tuple[float, float, LightKind]] = []
+    t = rec_start_s
+    for (_, leave), (back, _) in itertools.pairwise(presence):
+        night_ivs += [(t, leave, "dark"), (leave, back, "hall")]
+        t = back
+    night_ivs.append((t, rec_end_s, "dark"))
+    ivs.extend(iv for iv in night_ivs if iv[1] > iv[0])
+    kept = tuple(iv for iv in ivs if iv[1] > iv[0])
+    return SceneLight(kept, "lamp", zlib.crc32(repr(seed).encode()))
 
 
 def build_scene(
@@ -428,6 +559,7 @@ def build_scene(
     seed: int,
     *,
     empty_duration_s: float = 8 * 3600.0,
+    spec: SceneSpec | None = None,
 ) -> Scene:
     """Build a named scene.
 
@@ -437,6 +569,8 @@ def build_scene(
         partner: The partner's recorded night; None = the shipped default (slpdb slp04).
         seed: Scene seed (times, distances, bodies), >= 0.
         empty_duration_s: Length of the empty-room scenes, seconds.
+        spec: A recipe to use instead of `SCENES[name]` (a variant of a named scene, e.g. with
+            shorter delays for a test); `name` still seeds the scene.
 
     Returns:
         The scene.
@@ -445,9 +579,10 @@ def build_scene(
         KeyError: Unknown scene name.
         DataError: A default night file cannot be loaded.
     """
-    if name not in SCENES:
-        raise KeyError(f"unknown scene {name!r}; known: {', '.join(SCENES)}")
-    spec = SCENES[name]
+    if spec is None:
+        if name not in SCENES:
+            raise KeyError(f"unknown scene {name!r}; known: {', '.join(SCENES)}")
+        spec = SCENES[name]
     base = (int(seed), zlib.crc32(name.encode()))
     rng = np.random.default_rng(list(base))
     clutter = _room_clutter(rng)
@@ -492,8 +627,15 @@ def build_scene(
         pnight = partner if partner is not None else load_night(default_night_path("partner"))
         p_walk = rng.uniform(3.0, 6.0)
         p_arrive = rec_start + spec.partner_after_intent_s
+        if spec.partner_arrive_s is not None:
+            p_arrive = spec.partner_arrive_s
         p_rec = _align(p_arrive + rng.uniform(30.0, 120.0), pnight.epoch0_offset_s)
         p_leave = min(p_rec + pnight.duration_s, duration)
+        p_last: float | None = None
+        if spec.partner_leave_after_user_s is not None:
+            # Awake in bed after their own recording if need be (the user's night is longer).
+            p_leave = min(max(rec_end + spec.partner_leave_after_user_s, p_arrive + 60.0), duration)
+            p_last = p_leave
         actors.append(
             _sleeper_person(
                 "partner",
@@ -506,6 +648,7 @@ def build_scene(
                 walk_s=p_walk,
                 scene_end_s=duration,
                 reflectivity=rng.uniform(0.42, 0.56),
+                last_leave_s=p_last,
             )
         )
 
@@ -536,6 +679,7 @@ def build_scene(
         recording_start_s=rec_start,
         intent_s=rec_start,
         description=spec.description,
+        light=_scene_light(spec, tuple(presence), arrive, rec_start, rec_end, (*base, 4)),
     )
     logger.debug(
         "built scene name=%s duration_s=%.0f recording_start_s=%.0f actors=%d",

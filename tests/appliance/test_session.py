@@ -59,3 +59,20 @@ def test_intent_from_stillness_gives_latency():
     night = next(u.closed for u in _night(codes, moves=moves) if u.closed)
     assert night.intent.intent_index is not None and abs(night.intent.intent_index - 60) <= 2
     assert night.metrics.sol_min is not None and abs(night.metrics.sol_min - 10.0) <= 1.0
+
+
+def test_states_episodes_and_latest_hour():
+    codes = [W] * 10 + [L] * 100 + [A] * 16 + [L] * 100 + [W] * 4 + [A] * 70
+    ups = _night(codes)
+    states = [u.state for u in ups if u.state]
+    assert states[0] in ("in_bed", "trying_to_sleep")
+    assert "asleep" in states and "out_of_bed" in states
+    assert states[-1] == "monitoring"
+    night = next(u.closed for u in ups if u.closed)
+    assert [e.duration_min for e in night.out_of_bed] == [8.0]
+    assert night.to_dict()["out_of_bed_episodes"][0]["duration_min"] == 8.0
+    # 1000 s after the UTC epoch is 00:16; a latest hour of 01:00 closes the session there.
+    cfg = SessionConfig(start_after_s=300.0, close_after_absent_s=1800.0, latest_close="01:00")
+    ups = _night([W] * 10 + [L] * 300, cfg)
+    closed = [u.closed for u in ups if u.closed]
+    assert closed[0].closed_by == "latest_hour" and closed[0].end_s <= 3600.0 + 30.0

@@ -33,3 +33,21 @@ def test_nobody_when_presence_says_empty():
     tr = UserTracker()
     out = tr.update(RadarSecond(1.0, (_t(0.7),), -40.0), PresenceState(1.0, False, 0.1, "empty"))
     assert out.user is None
+
+
+def test_a_fast_shallow_breather_alone_in_the_zone_is_a_pet_not_the_user():
+    tr = UserTracker(BedConfig())
+    outs = [
+        tr.update(
+            RadarSecond(float(i), (Target(0.95, 15.0, 0.3, 30.0, 170.0, 0.5, 0.9),), -40.0), P
+        )
+        for i in range(60)
+    ]
+    assert outs[-1].user is None and outs[-1].attribution == "other"
+
+
+def test_the_tracker_learns_where_the_user_lies():
+    tr = UserTracker(BedConfig(), learned_user_m=0.70)
+    for i in range(120):
+        tr.update(RadarSecond(float(i), (_t(0.80),), -40.0), P)
+    assert tr.learned_user_m is not None and 0.70 < tr.learned_user_m < 0.80

@@ -327,14 +327,15 @@ def test_every_scene_builds_and_renders(name: str, night: Night) -> None:
         rec = scene.recording_start_s
         assert rec is not None and (rec + night.epoch0_offset_s) % 30.0 == 0.0
         assert scene.intent_s == rec
+        spec = SCENES[name]
         arrive = scene.user.presence[0][0]
-        assert 50.0 <= arrive <= 70.0
+        assert spec.arrive_s - 10.0 <= arrive <= spec.arrive_s + 10.0
         awake = rec - arrive
-        if name == "asleep-at-once":
-            assert 30.0 <= awake <= 120.0
-        else:
-            assert 1800.0 - 10 <= awake <= 3600.0 + 40.0
-        assert scene.duration_s == pytest.approx(rec + night.duration_s + scene.user.walk_s + 600.0)
+        lo, hi = spec.awake_before_s
+        assert lo - 10 <= awake <= hi + 40.0
+        assert scene.duration_s == pytest.approx(
+            rec + night.duration_s + scene.user.walk_s + spec.tail_s
+        )
     assert r.truth.stages.shape == (math.ceil(scene.duration_s / 30.0),)
 
 
