@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from appliance.alarm import parse_hhmm
 from appliance.errors import ApplianceError, StoreError
 from appliance.report_data import night_report
 
 if TYPE_CHECKING:
     from appliance.daemon import Daemon
 
-__all__ = ["LIGHT_MODES", "CommandError", "Controller"]
+__all__ = ["LIGHT_MODES", "SMART_WINDOW_MAX_MIN", "CommandError", "Controller"]
 
 LIGHT_MODES: tuple[str, ...] = ("off", "reading", "night")
 """The light's user modes (the sunrise is the alarm's, not a mode)."""
+SMART_WINDOW_MAX_MIN = 45.0
+"""Longest smart window, minutes (as `AlarmConfig.window_min`)."""
 
 
 class CommandError(ApplianceError):
@@ -111,3 +114,84 @@ class Controller:
         if not self._d.alarm.stop():
             raise CommandError("no alarm is ringing")
         return {"dismissed": True}
+
+    # -- alarm and light (minimal, against today's single daily alarm) ---------------------------
+    # The alarm schedules (alarm_set, alarm_enable(id, on), snooze) arrive with the alarm branch
+    # and will replace the bodies below; the signatures are the ones the MQTT bridge calls.
+    def _check_not_ringing(self) -> None:
+        a = self._d.alarm.alarm
+        if a is not None and a.state == "ringing":
+            raise CommandError("the alarm is ringing: dismiss it first")
+
+    def set_alarm_time(self, hhmm: str) -> dict[str, Any]:
+        """Set the daily alarm's local time "HH:MM" (kept in the store) and re-arm it.
+
+        Raises:
+            CommandError: not a time of day, or the alarm is ringing.
+        """
+        if not isinstance(hhmm, str):
+            raise CommandError("alarm time must be a string HH:MM")
+        try:
+            h, m = parse_hhmm(hhmm)
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+        self._check_not_ringing()
+        self._d.set_alarm(time=f"{h:02d}:{m:02d}")
+        return self._alarm()
+
+    def set_alarm_enabled(self, on: bool) -> dict[str, Any]:
+        """Switch the daily alarm on or off (kept in the store).
+
+        Raises:
+            CommandError: `on` is not a boolean, or the alarm is ringing.
+        """
+        if not isinstance(on, bool):
+            raise CommandError("alarm enabled must be true or false")
+        self._check_not_ringing()
+        self._d.set_alarm(enabled=on)
+        return self._alarm()
+
+    def set_smart_window(self, minutes: float) -> dict[str, Any]:
+        """Set the smart window before the alarm time, minutes in [0, 45].
+
+        Raises:
+            CommandError: not a number in range, or the alarm is ringing.
+        """
+        if (
+            not isinstance(minutes, int | float)
+            or isinstance(minutes, bool)
+            or not 0.0 <= float(minutes) <= SMART_WINDOW_MAX_MIN
+        ):
+            raise CommandError("smart window must be a number of minutes from 0 to 45")
+        self._check_not_ringing()
+        self._d.set_alarm(window_min=float(minutes))
+        return self._alarm()
+
+    def snooze(self) -> dict[str, Any]:
+        """Snooze the ringing alarm.
+
+        Raises:
+            CommandError: always, until the alarm schedules bring snoozing.
+        """
+        raise CommandError("snooze arrives with the alarm schedules")
+
+    def set_light(self, mode: str, brightness: int | None = None) -> dict[str, Any]:
+        """Set the light's mode (off | reading | night) and brightness (0–255, None = the mode's).
+
+        Raises:
+            CommandError: unknown mode or a bad brightness.
+        """
+        if mode not in LIGHT_MODES:
+            raise CommandError(f"light mode must be one of {', '.join(LIGHT_MODES)}")
+        if brightness is not None and (
+            not isinstance(brightness, int)
+            or isinstance(brightness, bool)
+            or not 0 <= brightness <= 255
+        ):
+            raise CommandError("brightness must be an integer from 0 to 255")
+        self._d.set_light(mode, brightness)
+        return {"mode": mode, "brightness": brightness}
+
+    def _alarm(self) -> dict[str, Any]:
+        snap = self._d.snapshot()
+        return {**snap["alarm"], "next_alarm": snap["next_alarm"]}

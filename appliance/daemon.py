@@ -25,10 +25,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.alarm import AlarmTask
+from appliance.alarm import AlarmTask, next_occurrence
 from appliance.bus import Bus
 from appliance.clock import Clock, VirtualClock
-from appliance.config import Config
+from appliance.config import AlarmConfig, Config
 from appliance.epochs import FEATURE_NAMES
 from appliance.errors import StoreError
 from appliance.frames import EPOCH_S, SessionEvent, StagedEpoch, TrackedSecond, stage_name
@@ -63,6 +63,8 @@ class DaemonStatus:
     environment: dict[str, float | None] = field(
         default_factory=lambda: dict.fromkeys(ENVIRONMENT_KEYS)
     )
+    light_mode: str = "off"
+    light_brightness: int | None = None
 
 
 class Daemon:
@@ -100,7 +102,12 @@ class Daemon:
         self.finite_source = finite_source
         self.pipeline = Pipeline(cfg, stager, wall_grid=True)
         self.sessions = SessionTracker(cfg.session)
-        self.alarm = AlarmTask(clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event)
+        self._speaker = speaker
+        self.alarm_cfg: AlarmConfig = cfg.alarm
+        """The alarm as set now: the config's, or what a command changed (kept in the store)."""
+        self.alarm_enabled = True
+        self._alarm_changed = asyncio.Event()
+        self.alarm = self._alarm_task_for(cfg.alarm, enabled=True)
         self.status = DaemonStatus()
         self.bus = Bus()
         self.health = Health(clock)
@@ -151,6 +158,7 @@ class Daemon:
             log.error("could not read the standby setting (running): %s", e)
         if self.status.standby:
             log.info("in standby: the radar stays off until standby is turned off")
+        self._load_alarm_setting()
         log.info(
             "daemon starting radar=%s alarm=%s tz=%s",
             self.cfg.radar.type,
@@ -161,8 +169,10 @@ class Daemon:
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(self._supervise("radar", self._radar_task), name="radar"),
-                    tg.create_task(self._supervise("alarm", self.alarm.run), name="alarm"),
+                    tg.create_task(self._supervise("alarm", self._alarm_task), name="alarm"),
                 ]
+                if self.cfg.mqtt.enabled:
+                    tasks.append(tg.create_task(self._supervise("mqtt", self._mqtt_task)))
                 tg.create_task(self._stopper(tasks), name="stopper")
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -249,6 +259,12 @@ class Daemon:
             else datetime.fromtimestamp(ring_s, self.tz).isoformat(timespec="seconds"),
             "next_alarm_s": ring_s,
             "standby": self.status.standby,
+            "alarm": {
+                "time": self.alarm_cfg.time,
+                "enabled": self.alarm_enabled,
+                "window_min": self.alarm_cfg.window_min,
+            },
+            "light": {"mode": self.status.light_mode, "brightness": self.status.light_brightness},
             "devices": self.health.to_dict(),
         }
 
@@ -270,6 +286,118 @@ class Daemon:
         except StoreError as e:
             log.error("standby %s is not kept across a restart: %s", "on" if on else "off", e)
         self.bus.publish("standby", self.clock.now(), {"on": on})
+
+    # -- the alarm as set by commands, the light's mode, MQTT -------------------------------------
+    def _alarm_task_for(self, cfg: AlarmConfig, *, enabled: bool) -> AlarmTask:
+        armed = cfg if enabled else cfg.model_copy(update={"time": ""})
+        return AlarmTask(self.clock, self._speaker, armed, self.tz, on_event=self._on_alarm_event)
+
+    def _load_alarm_setting(self) -> None:
+        """Apply the alarm a command set before a restart (the store's "alarm" setting)."""
+        try:
+            saved = self.store.setting("alarm")
+        except StoreError as e:
+            log.error("could not read the alarm setting (using the config's): %s", e)
+            return
+        if not isinstance(saved, dict):
+            return
+        try:
+            cfg = self.cfg.alarm.model_copy(
+                update={
+                    "time": AlarmConfig.model_validate({"time": saved.get("time", "")}).time,
+                    "window_min": AlarmConfig.model_validate(
+                        {"window_min": float(saved.get("window_min", self.cfg.alarm.window_min))}
+                    ).window_min,
+                }
+            )
+        except (ValueError, TypeError) as e:
+            log.error("ignoring a bad stored alarm setting %r: %s", saved, e)
+            return
+        self.alarm_cfg = cfg
+        self.alarm_enabled = bool(saved.get("enabled", True))
+        self.alarm = self._alarm_task_for(cfg, enabled=self.alarm_enabled)
+
+    def set_alarm(
+        self,
+        *,
+        time: str | None = None,
+        enabled: bool | None = None,
+        window_min: float | None = None,
+    ) -> None:
+        """Change the alarm (validated by the caller), keep it in the store and re-arm.
+
+        Args:
+            time: Local "HH:MM" (normalised), or "" for none; None = unchanged.
+            enabled: Whether it rings; None = unchanged.
+            window_min: Smart window, minutes in [0, 45]; None = unchanged.
+        """
+        update: dict[str, object] = {}
+        if time is not None:
+            update["time"] = time
+        if window_min is not None:
+            update["window_min"] = float(window_min)
+        self.alarm_cfg = self.alarm_cfg.model_copy(update=update)
+        if enabled is not None:
+            self.alarm_enabled = enabled
+        # A new task re-arms from scratch; `_alarm_task` swaps it in for the running one.
+        self.alarm = self._alarm_task_for(self.alarm_cfg, enabled=self.alarm_enabled)
+        self._alarm_changed.set()
+        a = self.alarm_cfg
+        log.info(
+            "alarm set time=%s enabled=%s window=%.0f min", a.time, self.alarm_enabled, a.window_min
+        )
+        try:
+            self.store.set_setting(
+                "alarm", {"time": a.time, "enabled": self.alarm_enabled, "window_min": a.window_min}
+            )
+        except StoreError as e:
+            log.error("the alarm setting is not kept across a restart: %s", e)
+        now = self.clock.now()
+        next_s = next_occurrence(a.time, self.tz, now) if a.time and self.alarm_enabled else None
+        self.bus.publish(
+            "alarm", now, {"next_alarm": next_s, "state": "armed" if next_s else "off"}
+        )
+
+    async def _alarm_task(self) -> None:
+        """Run the current `AlarmTask`; when a command replaces it, run the new one."""
+        while True:
+            self._alarm_changed.clear()
+            task = asyncio.create_task(self.alarm.run(), name="alarm-run")
+            changed = asyncio.create_task(self._alarm_changed.wait(), name="alarm-changed")
+            try:
+                await asyncio.wait({task, changed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            exc = task.exception() if task.done() and not task.cancelled() else None
+            if exc is not None:
+                raise exc  # the supervisor logs it and restarts the same alarm (it resumes)
+            if not self._alarm_changed.is_set():
+                # No alarm time: nothing to run until a command sets one.
+                await self._alarm_changed.wait()
+
+    def set_light(self, mode: str, brightness: int | None) -> None:
+        """Record the light's user mode (validated by the caller) and announce it on the bus."""
+        self.status.light_mode = mode
+        self.status.light_brightness = brightness
+        log.info("light mode=%s brightness=%s", mode, brightness)
+        self.bus.publish("light", self.clock.now(), {"mode": mode, "brightness": brightness})
+
+    async def _mqtt_task(self) -> None:
+        from appliance.control import Controller
+        from appliance.mqtt import MqttBridge, device_id
+
+        bridge = MqttBridge(
+            self.cfg.mqtt,
+            bus=self.bus,
+            controller=Controller(self),
+            snapshot=self.snapshot,
+            device_id=device_id(self.store),
+        )
+        await bridge.run()
 
     async def _wait_standby_change(self) -> None:
         self._standby_changed.clear()
