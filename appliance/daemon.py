@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.alarm import AlarmTask, next_occurrence
+from appliance.alarm import AlarmTask
 from appliance.bus import Bus
 from appliance.clock import Clock, VirtualClock
 from appliance.config import AlarmConfig, Config
@@ -352,11 +352,6 @@ class Daemon:
             )
         except StoreError as e:
             log.error("the alarm setting is not kept across a restart: %s", e)
-        now = self.clock.now()
-        next_s = next_occurrence(a.time, self.tz, now) if a.time and self.alarm_enabled else None
-        self.bus.publish(
-            "alarm", now, {"next_alarm": next_s, "state": "armed" if next_s else "off"}
-        )
 
     async def _alarm_task(self) -> None:
         """Run the current `AlarmTask`; when a command replaces it, run the new one."""
@@ -364,6 +359,11 @@ class Daemon:
             self._alarm_changed.clear()
             task = asyncio.create_task(self.alarm.run(), name="alarm-run")
             changed = asyncio.create_task(self._alarm_changed.wait(), name="alarm-changed")
+            await asyncio.sleep(0)  # the run arms before its first sleep: then announce it
+            ring_s = self.alarm.next_ring_s
+            self.bus.publish(
+                "alarm", self.clock.now(), {"next_alarm": ring_s, "state": self._alarm_state()}
+            )
             try:
                 await asyncio.wait({task, changed}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -378,6 +378,10 @@ class Daemon:
             if not self._alarm_changed.is_set():
                 # No alarm time: nothing to run until a command sets one.
                 await self._alarm_changed.wait()
+
+    def _alarm_state(self) -> str:
+        a = self.alarm.alarm
+        return "off" if a is None else a.state
 
     def set_light(self, mode: str, brightness: int | None) -> None:
         """Record the light's user mode (validated by the caller) and announce it on the bus."""

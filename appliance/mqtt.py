@@ -63,6 +63,7 @@ _RATE_KEYS = frozenset({"breath_rate", "heart_rate"})
 _LAST_NIGHT = "last_night"
 _DEVICE_ID = re.compile(r"^[0-9a-f]{12}$")
 _ASLEEP = frozenset({"light", "deep", "rem"})
+_ENV_KEYS = frozenset({"temperature_c", "humidity_pct", "illuminance_lux"})
 _SUMMARY_FIELDS = (
     "tib_min",
     "tst_min",
@@ -252,6 +253,8 @@ class MqttBridge:
         self._sent: dict[str, str] = {}
         self._rate_t: dict[str, float] = {}
         self._last_night: dict[str, Any] | None = None
+        self._live: dict[str, Any] = {}
+        """The latest live values from the bus (ahead of, or equal to, the snapshot's)."""
         self._commands: dict[str, Callable[[str], object]] = {
             self._topics.command(spec.key): self._handler(spec.key)
             for spec in ENTITIES
@@ -382,6 +385,13 @@ class MqttBridge:
             if nights:
                 self._last_night = night_document(nights[0]["summary"] or {})
         self._sent.clear()
+        # The snapshot is current now; from here on, the bus carries the live values in order.
+        snap = self._snapshot()
+        self._live = {
+            k: snap.get(k) for k in ("presence", "breath_rate", "heart_rate", "stage", "t_s")
+        }
+        self._live["session_state"] = (snap.get("session") or {}).get("state")
+        self._live["environment"] = dict(snap.get("environment") or {})
         await self._sync(client, force=True)
 
     async def _read(self, client: aiomqtt.Client) -> None:
@@ -414,7 +424,46 @@ class MqttBridge:
                 await self._event(client, msg)
             elif msg.topic == "night":
                 self._last_night = night_document(msg.data)
+            self._note(msg)
             await self._sync(client)
+
+    def _note(self, msg: Message) -> None:
+        """Keep the live values a message carries.
+
+        So states follow the bus in order even when the snapshot has moved on (a fast simulated
+        night), and the rate limit counts the message's time.
+        """
+        d, live = msg.data, self._live
+        if msg.topic == "second":
+            live.update(
+                presence=d.get("presence"),
+                breath_rate=d.get("breath_rate"),
+                heart_rate=d.get("heart_rate"),
+                t_s=msg.t_s,
+            )
+        elif msg.topic == "epoch":
+            live.update(stage=d.get("stage"), t_s=msg.t_s)
+        elif msg.topic == "session":
+            live["session_state"] = d.get("state")
+        elif msg.topic == "environment":
+            live["environment"] = {k: v for k, v in d.items() if k in _ENV_KEYS}
+        elif msg.topic == "standby":
+            # Standby closes the session; nothing is sensed until it ends.
+            live["session_state"] = "standby" if d.get("on") else "monitoring"
+            if d.get("on"):
+                live.update(presence=None, breath_rate=None, heart_rate=None, stage=None)
+
+    def _view(self) -> dict[str, Any]:
+        snap = dict(self._snapshot())
+        live = self._live
+        for k in ("presence", "breath_rate", "heart_rate", "stage", "t_s"):
+            if k in live:
+                snap[k] = live[k]
+        if live.get("session_state") is not None and not snap.get("standby"):
+            snap["session"] = {**(snap.get("session") or {}), "state": live["session_state"]}
+        if "environment" in live:
+            snap["environment"] = {**(snap.get("environment") or {}), **live["environment"]}
+        return snap
 
     async def _event(self, client: aiomqtt.Client, msg: Message) -> None:
         kind = str(msg.data.get("kind", ""))
@@ -441,7 +490,7 @@ class MqttBridge:
         force_keys: frozenset[str] = frozenset(),
     ) -> None:
         """Publish (retained) every state that changed; `force`/`force_keys` republish anyway."""
-        snap = self._snapshot()
+        snap = self._view()
         now = float(snap.get("t_s") or 0.0)
         out = states(snap)
         if self._last_night is not None:
