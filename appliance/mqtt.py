@@ -517,9 +517,9 @@ async def _first_of(*aws: Awaitable[None]) -> None:
     finally:
         for t in tasks:
             t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        # Bounded: aiomqtt's message iterator can miss a cancellation until the client closes
+        # (which the caller does next); a stop must never hang on it.
+        await asyncio.wait(tasks, timeout=1.0)
     for t in done:
         exc = t.exception()
         if exc is not None:

@@ -403,7 +403,11 @@ def test_discovery_commands_and_bad_payloads_against_a_real_broker(
                 "re-published discovery",
             )
             d.stop()
-            await asyncio.wait_for(run, WAIT_S)
+            done, _ = await asyncio.wait({run}, timeout=WAIT_S)
+            if not done:
+                for t in asyncio.all_tasks():
+                    t.print_stack(limit=4)
+                raise AssertionError("the daemon did not stop")
             # A clean stop says offline itself.
             await w.until(lambda: w.latest["appliance/availability"] == "offline", "offline")
 
