@@ -429,6 +429,10 @@ class SmartAlarm:
 # Doing it: the daemon's task
 
 
+_SEED_KEY = "alarm.config_seed"
+"""Store setting: the `[alarm]` values alarm 0 was last seeded from (time, window, sunrise)."""
+
+
 class AlarmTask:
     """The daemon's alarm: reads the schedule, arms the next occurrence and rings the speaker.
 
@@ -455,6 +459,9 @@ class AlarmTask:
         cfg: The alarm configuration.
         tz: Local time zone of the alarms.
         on_event: Called with each event; its exceptions are logged and swallowed.
+        on_armed: Called with the set time (UTC s) each time an occurrence is armed, and with
+            None when none is left (the daemon announces the next alarm); its exceptions are
+            logged and swallowed.
         store: The store holding the schedule and ring state; None = the config's alarm only.
         policy: The wake policy; None = `LatestSafePolicy()`.
         tick_s: Longest sleep between checks, seconds, (0, 1].
@@ -469,6 +476,7 @@ class AlarmTask:
         cfg: AlarmConfig,
         tz: ZoneInfo,
         on_event: Callable[[SessionEvent], None] | None = None,
+        on_armed: Callable[[float | None], None] | None = None,
         *,
         store: Store | None = None,
         policy: WakePolicy | None = None,
@@ -487,6 +495,7 @@ class AlarmTask:
         self._cfg = cfg
         self._tz = tz
         self._on_event = on_event
+        self._on_armed = on_armed
         self._store = store
         self._policy: WakePolicy = policy if policy is not None else LatestSafePolicy()
         self._tick_s = float(tick_s)
@@ -696,19 +705,31 @@ class AlarmTask:
                 self._handled[aid] = max(self._handled.get(aid, -math.inf), st.set_s)
 
     def _seed(self, store: Store, now: float) -> None:
-        """Upsert alarm 0 from the config (keeping the user's enabled/skip state); or remove it."""
+        """Upsert alarm 0 from the config (keeping the user's enabled/skip state); or remove it.
+
+        The config's time is where alarm 0 starts, not a lock: once a command (Home Assistant,
+        the TUI) has changed alarm 0, the change stands across restarts until the config's
+        `[alarm]` values themselves change (the last seeded values are kept in the store).
+        """
         want = config_alarm(self._cfg, created_s=now)
         have = store.alarm(CONFIG_ALARM_ID)
         if want is None:
             if have is not None:
                 store.delete_alarm(CONFIG_ALARM_ID)
+            store.set_setting(_SEED_KEY, None)
             return
+        seed = [want.time, want.window_min, want.sunrise_min]
         if have is not None:
-            if (have.time, have.window_min, have.sunrise_min) == (
-                want.time,
-                want.window_min,
-                want.sunrise_min,
+            if (
+                store.setting(_SEED_KEY) == seed
+                or [
+                    have.time,
+                    have.window_min,
+                    have.sunrise_min,
+                ]
+                == seed
             ):
+                store.set_setting(_SEED_KEY, seed)
                 return
             want = Alarm(
                 id=CONFIG_ALARM_ID,
@@ -722,6 +743,7 @@ class AlarmTask:
                 created_s=have.created_s if have.time == want.time else now,
             )
         store.put_alarm(want)
+        store.set_setting(_SEED_KEY, seed)
 
     def _plan(self, now: float) -> Ring | None:
         return next_ring(self._schedule, self._tz, now - self._ring_max_s, self._handled)
@@ -731,6 +753,7 @@ class AlarmTask:
         if ring is None:
             if self._ring is not None:
                 log.info("no alarm pending")
+                self._announce(None)
             self._alarm, self._ring = None, None
             return None
         alarm = SmartAlarm(ring.set_s, ring.window_s, self._ring_max_s, policy=self._policy)
@@ -750,7 +773,15 @@ class AlarmTask:
             ",".join(str(i) for i in ring.ids),
             ring.window_s / 60.0,
         )
+        self._announce(ring.set_s)
         return alarm
+
+    def _announce(self, set_s: float | None) -> None:
+        if self._on_armed is not None:
+            try:
+                self._on_armed(set_s)
+            except Exception:
+                log.exception("alarm armed handler failed")
 
     def _rearm_if_moved(self, alarm: SmartAlarm, now: float) -> SmartAlarm | None:
         ring = self._plan(now)

@@ -18,6 +18,8 @@ Topics and their `data` (JSON-ready dicts; times are UTC epoch seconds):
 - ``environment``: a bedroom reading — ``temperature_c``, ``humidity_pct``, ``illuminance_lux``.
 - ``alarm``: the alarm schedule or state changed — ``next_alarm`` (UTC s or None), ``state``.
 - ``night``: a session closed — ``session_id`` and its summary dict.
+- ``light``: the light's user mode changed — ``mode`` (off|reading|night), ``brightness``
+  (0–255, or None for the mode's own).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 __all__ = ["TOPICS", "Bus", "Message", "Subscription"]
 
 TOPICS: frozenset[str] = frozenset(
-    {"second", "epoch", "event", "session", "standby", "environment", "alarm", "night"}
+    {"second", "epoch", "event", "session", "standby", "environment", "alarm", "night", "light"}
 )
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "Config",
     "EnvironmentConfig",
     "LightConfig",
+    "MqttConfig",
     "PresenceConfig",
     "RadarConfig",
     "SessionConfig",
@@ -390,6 +391,52 @@ class ApiConfig(_Section):
         return v
 
 
+class MqttConfig(_Section):
+    """The MQTT bridge to Home Assistant (off until configured: nothing leaves the device)."""
+
+    enabled: bool = Field(False, description="Publish to an MQTT broker (Home Assistant).")
+    host: str = Field("localhost", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port.")
+    username: str = Field("", description="Broker user name; '' = anonymous.")
+    password: str = Field("", description="Broker password (needs a username).")
+    tls: bool = Field(False, description="Connect with TLS (system CA certificates).")
+    discovery_prefix: str = Field(
+        "homeassistant", description="Home Assistant's discovery prefix (and status topic)."
+    )
+    base_topic: str = Field("appliance", description="Topic under which states and commands live.")
+    client_id: str = Field("", description="MQTT client id; '' = derived from the device id.")
+
+    @field_validator("discovery_prefix", "base_topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        # A wildcard or an empty level would subscribe to (or publish on) topics that are not ours.
+        if not v or v.startswith("/") or v.endswith("/") or "//" in v:
+            raise ValueError("must be a topic like 'appliance' or 'home/bedroom', no empty level")
+        if any(c in v for c in "+#\0") or any(c.isspace() for c in v):
+            raise ValueError("must not contain wildcards (+ #), NUL or spaces")
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not v.strip() or any(c.isspace() for c in v):
+            raise ValueError("must be a host name or address")
+        return v
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, v: str) -> str:
+        if len(v) > 128 or any(not c.isprintable() or c.isspace() for c in v):
+            raise ValueError("must be at most 128 printable characters without spaces")
+        return v
+
+    @model_validator(mode="after")
+    def _credentials(self) -> MqttConfig:
+        if self.password and not self.username:
+            raise ValueError("password needs a username")
+        return self
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -426,6 +473,7 @@ class Config(_Section):
         return self
 
     api: ApiConfig = Field(default_factory=ApiConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
 
     @field_validator("timezone")
     @classmethod

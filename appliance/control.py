@@ -8,7 +8,7 @@ mistake. Methods run on the daemon's event loop thread and return JSON-ready val
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from appliance import alarm_schedule as sched
 from appliance.errors import ApplianceError, StoreError
@@ -16,11 +16,14 @@ from appliance.report_data import night_report
 
 if TYPE_CHECKING:
     from appliance.daemon import Daemon
+    from hardware.light import LightMode
 
-__all__ = ["LIGHT_MODES", "CommandError", "Controller"]
+__all__ = ["LIGHT_MODES", "SMART_WINDOW_MAX_MIN", "CommandError", "Controller"]
 
 LIGHT_MODES: tuple[str, ...] = ("off", "reading", "night")
 """The light's user modes (the sunrise is the alarm's, not a mode)."""
+SMART_WINDOW_MAX_MIN = 45.0
+"""Longest smart window, minutes (as `AlarmConfig.window_min`)."""
 
 
 class CommandError(ApplianceError):
@@ -254,3 +257,103 @@ class Controller:
     def _publish_alarm(self) -> None:
         d = self._d
         d.bus.publish("alarm", d.clock.now(), {"alarms": self.alarm_list()})
+
+    # -- the main alarm (Home Assistant's alarm time, enable and smart window) --------------------
+    def main_alarm(self) -> dict[str, Any]:
+        """The alarm Home Assistant's entities act on.
+
+        That is the config's alarm (id 0) if there is one, else the lowest-numbered alarm a
+        user set, else {"id": None, ...}. Never raises: a store that cannot be read shows no alarm.
+        """
+        try:
+            rows = self.alarm_list()
+        except CommandError:
+            rows = []
+        if not rows:
+            return {"id": None, "time": None, "enabled": False, "window_min": None}
+        row = rows[0]  # by id: the config's first
+        return {k: row[k] for k in ("id", "time", "enabled", "window_min", "next_ring")}
+
+    def _set_main(self, *, time: str | None = None, window_min: float | None = None) -> None:
+        """Change the main alarm (a new daily one if there is none)."""
+        from dataclasses import replace
+
+        main = self.main_alarm()["id"]
+        if main != sched.CONFIG_ALARM_ID:
+            if main is None and time is None:
+                raise CommandError("no alarm is set: set an alarm time first")
+            self.alarm_set(id=main, time=time, window_min=window_min)
+            return
+        # The config's alarm: changed in the store, where the change stands until the config's
+        # [alarm] values change (AlarmTask._seed).
+        d = self._d
+        try:
+            alarm = d.store.alarm(sched.CONFIG_ALARM_ID)
+            if alarm is None:
+                raise CommandError("no alarm is set: set an alarm time first")
+            if time is not None:
+                alarm = replace(alarm, time=sched.parse_time(time), skip_s=None)
+            if window_min is not None:
+                alarm = replace(alarm, window_min=sched.validate_window(window_min))
+            d.store.put_alarm(alarm)
+        except (sched.AlarmInputError, StoreError) as e:
+            raise CommandError(str(e)) from None
+        self._changed(sched.CONFIG_ALARM_ID)
+
+    def set_alarm_time(self, time: str) -> dict[str, Any]:
+        """Set the main alarm's local time "HH:MM" (a new daily alarm if there is none).
+
+        Raises:
+            CommandError: not a time of day, or the store failed.
+        """
+        if not isinstance(time, str):
+            raise CommandError("alarm time must be a string HH:MM")
+        self._set_main(time=time)
+        return self.main_alarm()
+
+    def set_alarm_enabled(self, enabled: bool) -> dict[str, Any]:
+        """Switch the main alarm on or off.
+
+        Raises:
+            CommandError: not a boolean, no alarm to switch, or the store failed.
+        """
+        if not isinstance(enabled, bool):
+            raise CommandError("alarm enabled must be true or false")
+        main = self.main_alarm()["id"]
+        if main is None:
+            raise CommandError("no alarm is set: set an alarm time first")
+        self.alarm_enable(int(main), enabled)
+        return self.main_alarm()
+
+    def set_smart_window(self, window_min: float) -> dict[str, Any]:
+        """Set the main alarm's smart window, minutes in [0, 45].
+
+        Raises:
+            CommandError: not a number in range, no alarm, or the store failed.
+        """
+        if (
+            not isinstance(window_min, int | float)
+            or isinstance(window_min, bool)
+            or not 0.0 <= float(window_min) <= 45.0
+        ):
+            raise CommandError("smart window must be a number of minutes from 0 to 45")
+        self._set_main(window_min=float(window_min))
+        return self.main_alarm()
+
+    # -- the light -------------------------------------------------------------------------------
+    def set_light(self, mode: str, brightness: int | None = None) -> dict[str, Any]:
+        """Set the light's mode (off | reading | night) and brightness (0–255, None = the mode's).
+
+        Raises:
+            CommandError: unknown mode or a bad brightness.
+        """
+        if mode not in LIGHT_MODES:
+            raise CommandError(f"light mode must be one of {', '.join(LIGHT_MODES)}")
+        if brightness is not None and (
+            not isinstance(brightness, int)
+            or isinstance(brightness, bool)
+            or not 0 <= brightness <= 255
+        ):
+            raise CommandError("brightness must be an integer from 0 to 255")
+        self._d.set_light(cast("LightMode", mode), brightness)
+        return {"mode": mode, "brightness": brightness}

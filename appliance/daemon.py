@@ -42,7 +42,7 @@ from appliance.report_data import session_hypnogram
 from appliance.session import NightSummary, SessionTracker, SessionUpdate
 from appliance.staging import Stager
 from appliance.store import SessionRow, Store
-from hardware.light import LightController
+from hardware.light import LightController, LightMode
 from hardware.radar.source import RadarSource
 from hardware.speaker import Speaker
 
@@ -69,6 +69,8 @@ class DaemonStatus:
     environment: dict[str, float | None] = field(
         default_factory=lambda: dict.fromkeys(ENVIRONMENT_KEYS)
     )
+    light_mode: str = "off"
+    light_brightness: int | None = None
 
 
 class Daemon:
@@ -117,7 +119,13 @@ class Daemon:
         self.pipeline = Pipeline(cfg, stager, wall_grid=True, learned_user_m=self._learned_user_m)
         self.sessions = SessionTracker(cfg.session, tz)
         self.alarm = AlarmTask(
-            clock, speaker, cfg.alarm, tz, on_event=self._on_alarm_event, store=store
+            clock,
+            speaker,
+            cfg.alarm,
+            tz,
+            on_event=self._on_alarm_event,
+            on_armed=self._on_alarm_armed,
+            store=store,
         )
         self.status = DaemonStatus()
         self.bus = Bus()
@@ -192,6 +200,8 @@ class Daemon:
                     tasks.append(env)
                 if self.api_socket is not None:
                     tasks.append(tg.create_task(self._supervise("api", self._api_task), name="api"))
+                if self.cfg.mqtt.enabled:
+                    tasks.append(tg.create_task(self._supervise("mqtt", self._mqtt_task)))
                 tg.create_task(self._stopper(tasks), name="stopper")
                 tg.create_task(self._systemd_task(), name="systemd")
         finally:
@@ -305,8 +315,16 @@ class Daemon:
             else datetime.fromtimestamp(ring_s, self.tz).isoformat(timespec="seconds"),
             "next_alarm_s": ring_s,
             "standby": self.status.standby,
+            "alarm": self._main_alarm(),
+            "light": {"mode": self.status.light_mode, "brightness": self.status.light_brightness},
             "devices": self.health.to_dict(),
         }
+
+    def _main_alarm(self) -> dict[str, Any]:
+        """The alarm Home Assistant's alarm entities show and set (see `Controller.main_alarm`)."""
+        from appliance.control import Controller
+
+        return Controller(self).main_alarm()
 
     # -- the light -----------------------------------------------------------------------------
     async def _light_task(self) -> None:
@@ -384,6 +402,29 @@ class Daemon:
         except StoreError as e:
             log.error("standby %s is not kept across a restart: %s", "on" if on else "off", e)
         self.bus.publish("standby", self.clock.now(), {"on": on})
+
+    # -- the light's mode, MQTT -------------------------------------------------------------
+    def set_light(self, mode: LightMode, brightness: int | None) -> None:
+        """Switch the light's user mode (validated by the caller) and announce it on the bus."""
+        self.status.light_mode = mode
+        self.status.light_brightness = brightness
+        if self.light is not None:
+            self.light.set_mode(mode)
+        log.info("light mode=%s brightness=%s", mode, brightness)
+        self.bus.publish("light", self.clock.now(), {"mode": mode, "brightness": brightness})
+
+    async def _mqtt_task(self) -> None:
+        from appliance.control import Controller
+        from appliance.mqtt import MqttBridge, device_id
+
+        bridge = MqttBridge(
+            self.cfg.mqtt,
+            bus=self.bus,
+            controller=Controller(self),
+            snapshot=self.snapshot,
+            device_id=device_id(self.store),
+        )
+        await bridge.run()
 
     async def _wait_standby_change(self) -> None:
         self._standby_changed.clear()
@@ -573,6 +614,9 @@ class Daemon:
             self._session_id = None
             self._session_start_s = None
             self.status.session_id = None
+
+    def _on_alarm_armed(self, set_s: float | None) -> None:
+        self.bus.publish("alarm", self.clock.now(), {"next_alarm_s": set_s})
 
     def _on_alarm_event(self, ev: SessionEvent) -> None:
         self.alarm_events.append(ev)

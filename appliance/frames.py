@@ -236,9 +236,10 @@ class SessionEvent:
 
     Attributes:
         t_s: UTC epoch seconds.
-        kind: Session: "in_bed", "asleep", "awake", "out_of_bed", "back_in_bed", "final_wake",
-            "session_closed", "session_resumed", "session_interrupted"; alarm: "smart_window_open",
-            "alarm_ringing", "alarm_speaker_failed", "alarm_stopped", "alarm_missed".
+        kind: Session: "in_bed", "trying_to_sleep", "asleep", "awake", "out_of_bed",
+            "back_in_bed", "final_wake", "session_closed", "session_resumed",
+            "session_interrupted"; alarm: "smart_window_open", "alarm_ringing", "alarm_snoozed",
+            "alarm_dismissed", "alarm_missed", "alarm_speaker_failed".
         detail: Free text or a small JSON string.
     """
 

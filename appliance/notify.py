@@ -38,12 +38,14 @@ def _address(value: str) -> str | bytes | None:
     return None  # e.g. "vsock:CID:PORT" (a VM's host manager): not used on a Pi
 
 
-def notify(*assignments: str, env: Mapping[str, str] | None = None) -> bool:
+def notify(*assignments: str, env: Mapping[str, str] | None = None, wait_s: float = 0.5) -> bool:
     """Send `KEY=VALUE` assignments to systemd in one datagram.
 
     Args:
         assignments: e.g. "READY=1", "STATUS=running"; a value must not contain a newline.
         env: The environment to read `NOTIFY_SOCKET` from (default `os.environ`).
+        wait_s: Longest wait for room in the manager's queue (10 datagrams by default), s; 0 =
+            never wait (a watchdog ping: one lost is harmless, a blocked event loop is not).
 
     Returns:
         True if the datagram was sent; False without a notify socket or on an error (logged once).
@@ -58,9 +60,10 @@ def notify(*assignments: str, env: Mapping[str, str] | None = None) -> bool:
     payload = "\n".join(a.replace("\n", " ") for a in assignments).encode()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            # Never wait: a manager that does not read (a full queue, 10 datagrams by default)
-            # must not block the event loop, and with it the alarm. A lost ping is harmless.
-            sock.sendto(payload, socket.MSG_DONTWAIT, addr)
+            # Bounded: a manager that does not read must never hold up the event loop (and with
+            # it the alarm) for long.
+            sock.settimeout(wait_s if wait_s > 0 else 0.0)
+            sock.sendto(payload, addr)
     except OSError as e:
         _warn_once(value, "cannot notify systemd at %s: %s", value, e)
         return False
@@ -81,7 +84,7 @@ def ready(status_text: str | None = None, *, env: Mapping[str, str] | None = Non
 
 def watchdog(*, env: Mapping[str, str] | None = None) -> bool:
     """Keep the service watchdog from firing (`WATCHDOG=1`)."""
-    return notify("WATCHDOG=1", env=env)
+    return notify("WATCHDOG=1", env=env, wait_s=0.0)
 
 
 def status(text: str, *, env: Mapping[str, str] | None = None) -> bool:

@@ -58,14 +58,16 @@ def test_standby_on_and_off(served: ServedDaemon, capsys: pytest.CaptureFixture[
     assert served.on_loop(lambda: served.store.setting("standby")) is False
 
 
-def test_a_refused_or_unsupported_command_is_one_line_exit_2(
+def test_a_refused_command_is_one_line_exit_2_and_the_light_switches(
     served: ServedDaemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["dismiss", "--socket", str(served.socket)]) == EXIT_USAGE
     assert capsys.readouterr().err.strip() == "appliance: error: no alarm is ringing"
-    assert main(["light", "reading", "--socket", str(served.socket)]) == EXIT_USAGE
-    err = capsys.readouterr().err.strip()
-    assert err == "appliance: error: set_light: not supported by this daemon"
+    assert main(["snooze", "--socket", str(served.socket)]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == "appliance: error: no alarm is ringing"
+    assert main(["light", "reading", "--socket", str(served.socket)]) == 0
+    capsys.readouterr()
+    assert served.on_loop(lambda: served.daemon.snapshot()["light"]["mode"]) == "reading"
 
 
 @pytest.mark.parametrize("argv", [["status"], ["standby", "on"], ["snooze"], ["light", "off"]])

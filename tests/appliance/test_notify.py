@@ -201,6 +201,9 @@ def test_daemon_sends_ready_then_watchdog_and_a_stuck_loop_stops_the_pings(
 
             radar.release.set()
             assert _recv(sock, 5.0) == "WATCHDOG=1"  # the loop runs again: so do the pings
+            deadline = time.monotonic() + 10.0
+            while radar.reads <= radar.stall_at and time.monotonic() < deadline:
+                time.sleep(0.01)
         finally:
             radar.release.set()
             if loop_box:
