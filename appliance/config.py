@@ -101,7 +101,7 @@ class PresenceConfig(_Section):
         0.15, ge=0.0, lt=0.5, description="Confidence band below threshold kept present."
     )
     hold_s: float = Field(
-        60.0, ge=0.0, le=600.0, description="Seconds presence is held after confidence drops."
+        40.0, ge=0.0, le=600.0, description="Seconds presence is held after confidence drops."
     )
 
 

@@ -18,18 +18,64 @@ from __future__ import annotations
 import math
 
 from appliance.config import PresenceConfig
-from appliance.frames import PresenceState, RadarSecond
+from appliance.frames import PresenceState, RadarSecond, Target
 
-__all__ = ["MOVING_MM_S", "PresenceDetector"]
+__all__ = ["MOVING_MM_S", "PresenceDetector", "body_movement", "breathing_evidence"]
 
 MOVING_MM_S = 6.0
 """Movement energy above which a present target counts as moving, mm/s."""
 
 _SMOOTH_TAU_S = 4.0
+_STEADY_FACTOR = 3.0
+_PP_PER_RMS = 2.0 * math.sqrt(2.0)
 
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
+
+
+def _ramp(x: float, lo: float, hi: float) -> float:
+    """0 below lo, 1 above hi, linear between (NaN gives 0)."""
+    if not math.isfinite(x):
+        return 0.0
+    return min(1.0, max(0.0, (x - lo) / (hi - lo)))
+
+
+def body_movement(t: Target) -> bool:
+    """Whether a target's movement this second is a body movement, not a steady vibration.
+
+    A fan's blades or a humming appliance move the same way minute after minute; a body moves
+    in bouts. Movement counts when it stands well above the bin's own steady level.
+    """
+    return t.movement >= MOVING_MM_S and t.movement >= _STEADY_FACTOR * t.steady_movement
+
+
+def breathing_evidence(t: Target) -> float:
+    """How much a target's respiration band looks like a breathing chest, [0, 1].
+
+    All of it must hold: periodic (spectral concentration in the band), breaths of a chest's
+    size (0.5–15 mm peak to peak), a breath-to-breath interval variability of a living breather
+    (a fan's oscillating head or an aliased blade line is mechanically regular, CV < 1–2 %;
+    sleep breathing varies by several per cent), not the broad peak and random amplitudes of a
+    reflector pushed by air (a damped cloth pendulum driven by a draught has a spectral peak as
+    wide as its damping, a Rayleigh envelope with amplitude CV ≈ 0.5 and wandering intervals,
+    where a sleeper's breaths keep their depth and rhythm within ~10–20 %), and still
+    going on now (the last 8 s, so that leaving ends it within seconds, not a 30-s window later).
+    """
+    if t.breath_rate_bpm is None or t.breath_amp_mm <= 0.0:
+        return 0.0
+    periodic = _ramp(t.resp_quality, 0.55, 0.8)
+    size = _ramp(t.breath_amp_mm, 0.3, 0.6) * (1.0 - _ramp(t.breath_amp_mm, 15.0, 22.0))
+    living = _ramp(t.breath_interval_cv, 0.012, 0.03)
+    steady_amp = (1.0 - _ramp(t.breath_amp_cv, 0.35, 0.6)) * (
+        1.0 - _ramp(t.breath_interval_cv, 0.25, 0.4)
+    )
+    now = _ramp(t.recent_resp_mm / (t.breath_amp_mm / _PP_PER_RMS), 0.15, 0.35)
+    return periodic * size * living * steady_amp * now
+
+
+def _motion_evidence(t: Target) -> float:
+    return 1.0 if body_movement(t) and t.snr_db >= 12.0 else 0.0
 
 
 class PresenceDetector:
@@ -52,9 +98,7 @@ class PresenceDetector:
         best = 0.0
         for t in sec.targets:
             snr = _sigmoid((t.snr_db - 12.0) / 2.0)
-            periodic = t.resp_quality if t.breath_rate_bpm is not None else 0.0
-            moving = 1.0 if t.movement >= MOVING_MM_S and t.snr_db >= 12.0 else 0.0
-            best = max(best, snr * (0.35 + 0.65 * max(periodic, moving)))
+            best = max(best, snr * max(breathing_evidence(t), _motion_evidence(t)))
         return best
 
     def update(self, sec: RadarSecond) -> PresenceState:
@@ -75,7 +119,7 @@ class PresenceDetector:
             self._present = False
         state = "empty"
         if self._present:
-            moving = any(t.movement >= MOVING_MM_S for t in sec.targets)
+            moving = any(body_movement(t) for t in sec.targets)
             state = "moving" if moving else "still"
         return PresenceState(
             t_s=sec.t_s, present=self._present, confidence=self._score, state=state

@@ -36,7 +36,23 @@ def test_leaving_is_detected_within_a_minute_and_entering_quickly():
 
 def _sec(t, snr, q, br=15.0):
     return RadarSecond(
-        t_s=t, targets=(Target(0.7, snr, 2.0, br, 15.0 * 0 + 62.0, 0.5, q),), noise_floor_db=-40.0
+        t_s=t,
+        targets=(
+            Target(
+                0.7,
+                snr,
+                2.0,
+                br,
+                62.0,
+                0.5,
+                q,
+                breath_interval_cv=0.06,
+                breath_amp_cv=0.1,
+                breath_amp_mm=6.0,
+                recent_resp_mm=2.0,
+            ),
+        ),
+        noise_floor_db=-40.0,
     )
 
 
