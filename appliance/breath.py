@@ -16,6 +16,7 @@ costs a few tens of microseconds.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,7 +91,7 @@ def find_breaths(
     n = int(x_mm.shape[0])
     if n < 3:
         return [], []
-    rms = float(np.sqrt(np.mean(x_mm * x_mm))) if rms_mm is None else rms_mm
+    rms = math.sqrt(float(x_mm @ x_mm) / n) if rms_mm is None else rms_mm
     h = max(HYSTERESIS * rms, _MIN_H_MM)
     idx, sign, conf = _extrema(x_mm, h)
     breaths: list[Breath] = []
@@ -120,17 +121,17 @@ def breath_stats(breaths: list[Breath]) -> BreathStats:
     n = len(breaths)
     if n == 0:
         return BreathStats(0, math.nan, math.nan, math.nan, 0.0, math.nan)
-    iv = np.array([b.interval_s for b in breaths])
-    amp = np.array([b.amplitude_mm for b in breaths])
-    ti = np.array([b.inspiration_s / b.interval_s for b in breaths])
-    med_iv = float(np.median(iv))
-    cv_i = float(iv.std() / iv.mean()) if n >= 3 else math.nan
-    cv_a = float(amp.std() / max(float(amp.mean()), 1e-9)) if n >= 3 else math.nan
+    iv = [b.interval_s for b in breaths]
+    amp = [b.amplitude_mm for b in breaths]
+    ti = [b.inspiration_s / b.interval_s for b in breaths]
+    med_iv = statistics.median(iv)
+    cv_i = statistics.pstdev(iv) / statistics.fmean(iv) if n >= 3 else math.nan
+    cv_a = statistics.pstdev(amp) / max(statistics.fmean(amp), 1e-9) if n >= 3 else math.nan
     return BreathStats(
         n=n,
         rate_bpm=60.0 / med_iv if med_iv > 0 else math.nan,
         interval_cv=cv_i,
         amp_cv=cv_a,
-        amp_mm=float(np.median(amp)),
-        ti_ratio=float(np.median(ti)),
+        amp_mm=statistics.median(amp),
+        ti_ratio=statistics.median(ti),
     )

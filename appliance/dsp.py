@@ -83,6 +83,12 @@ class DspConfig:
 _RESP_FS_HZ = 10.0
 
 
+def _rms(x: np.ndarray) -> float:
+    """RMS of a 1-D array (0 if empty)."""
+    n = x.shape[0]
+    return math.sqrt(float(x @ x) / n) if n else 0.0
+
+
 class RadarDsp:
     """Streaming DSP from `RadarFrames` to one `RadarSecond` per second of frames.
 
@@ -135,12 +141,13 @@ class RadarDsp:
         self._pend_card = np.zeros((0, nb))
         self._pend_vel = np.zeros((0, nb))
         self._last_disp = np.zeros(nb)
-        self._resp_nfft = 1024
+        self._resp_nfft = 512
         self._resp_freqs = np.fft.rfftfreq(self._resp_nfft, 1.0 / _RESP_FS_HZ)
         self._resp_win = np.hanning(self._n_resp)
         self._floor_k = int(cfg.noise_percentile / 100.0 * (nb - 1))
         self._heart = HeartRateEstimator(self._fs, cfg.cardiac_window_s)
         self._steady = np.zeros(nb)
+        self._steady_init = False
         self._a_steady = 1.0 - math.exp(-1.0 / cfg.steady_tau_s)
         self._n_recent = int(cfg.recent_resp_s * _RESP_FS_HZ)
         self._last_onset_s = -math.inf
@@ -227,9 +234,17 @@ class RadarDsp:
         cfg = self.cfg
         floor = float(np.partition(power, self._floor_k)[self._floor_k]) + 1e-20
         snr_db = 10.0 * np.log10(power / floor + 1e-20)
-        move_all = np.sqrt(np.mean(vel * vel, axis=0))
+        move_all = np.sqrt(np.einsum("ij,ij->j", vel, vel) / vel.shape[0])
         steady = self._steady.copy()  # the level before this second: a new movement stands out
-        self._steady += self._a_steady * (move_all - self._steady)
+        # Only where something stands out of the floor: an empty bin's phase is noise, and its
+        # wild "velocity" must not mask a body moving into that bin.
+        seen = snr_db >= cfg.target_snr_db
+        if not self._steady_init:
+            # Whatever moves when the radar starts (a running fan) is its steady level.
+            self._steady = np.where(seen, move_all, 0.0)
+            steady = self._steady.copy()
+            self._steady_init = True
+        self._steady += self._a_steady * (np.where(seen, move_all, 0.0) - self._steady)
         targets: list[tuple[int, float]] = []
         cand = np.flatnonzero(snr_db >= cfg.target_snr_db)
         sep_bins = max(1, int(round(cfg.min_separation_m / self._step_m)))
@@ -258,7 +273,7 @@ class RadarDsp:
             heart = self._heart.estimate(card[:, b])
             found, done = (
                 find_breaths(resp[:, b], _RESP_FS_HZ, t_s - (resp.shape[0] - 1) / _RESP_FS_HZ)
-                if full
+                if full and (br is not None or rank == 0)
                 else ([], [])
             )
             st = breath_stats(found)
@@ -278,9 +293,7 @@ class RadarDsp:
                 Target(
                     distance_m=float(self._ranges_m[b] + off * self._step_m),
                     snr_db=float(snr_db[b]),
-                    resp_amp_mm=float(np.sqrt(np.mean(resp[-100:, b] ** 2)))
-                    if resp.shape[0]
-                    else 0.0,
+                    resp_amp_mm=_rms(resp[-100:, b]),
                     breath_rate_bpm=br,
                     heart_rate_bpm=heart.rate_bpm,
                     movement=float(move_all[b]),
@@ -290,9 +303,8 @@ class RadarDsp:
                     breath_interval_cv=st.interval_cv,
                     breath_amp_cv=st.amp_cv,
                     breath_amp_mm=st.amp_mm,
-                    recent_resp_mm=float(np.sqrt(np.mean(resp[-self._n_recent :, b] ** 2)))
-                    if resp.shape[0]
-                    else 0.0,
+                    breath_ti_ratio=st.ti_ratio,
+                    recent_resp_mm=_rms(resp[-self._n_recent :, b]),
                     heart_quality=heart.quality,
                     signal_quality=float(q * snr_q),
                 )

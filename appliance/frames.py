@@ -109,6 +109,8 @@ class Target:
             in the last 30 s (NaN with fewer than 3 breaths).
         breath_amp_cv: Coefficient of variation of those breaths' amplitudes (NaN likewise).
         breath_amp_mm: Median peak-to-peak amplitude of those breaths, mm (0 if none).
+        breath_ti_ratio: Median inspiration share Ti / (Ti + Te) of those breaths (NaN if none):
+            ~0.4 for a breathing chest, 0.5 for a swinging object.
         recent_resp_mm: RMS of the respiration-band displacement over the last 8 s, mm.
         heart_quality: Prominence of the heart-rate peak in [0, 1] (0 = none).
         signal_quality: Overall quality of the vital signs in [0, 1] (periodicity × SNR).
@@ -126,6 +128,7 @@ class Target:
     breath_interval_cv: float = float("nan")
     breath_amp_cv: float = float("nan")
     breath_amp_mm: float = 0.0
+    breath_ti_ratio: float = float("nan")
     recent_resp_mm: float = 0.0
     heart_quality: float = 0.0
     signal_quality: float = 0.0

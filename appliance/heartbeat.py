@@ -52,7 +52,7 @@ class HeartRateEstimator:
     def __init__(self, fs_hz: float, window_s: float) -> None:
         self.fs_hz = fs_hz
         self.n = int(window_s * fs_hz)
-        self._nfft = 2048
+        self._nfft = 1024
         self._freqs = np.fft.rfftfreq(self._nfft, 1.0 / fs_hz)
         self._win = np.hanning(self.n)
         lo, hi = HR_SEARCH_HZ
@@ -82,7 +82,14 @@ class HeartRateEstimator:
         quality = float(np.clip((ratio - _MIN_RATIO) / (_FULL_RATIO - _MIN_RATIO), 0.0, 1.0))
         if ratio < _MIN_RATIO:
             return HeartEstimate(None, 0.0)
-        return HeartEstimate(float(f[self._band][i] * 60.0), quality)
+        fi = float(f[self._band][i])
+        if 0 < i < hb.shape[0] - 1:
+            # Parabolic interpolation of the log peak: sub-bin resolution at half the FFT size.
+            y0, y1, y2 = np.log(hb[i - 1 : i + 2] + 1e-30)
+            den = y0 - 2.0 * y1 + y2
+            if den < 0:
+                fi += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) * float(f[1] - f[0])
+        return HeartEstimate(fi * 60.0, quality)
 
     def beat_intervals(
         self, x: np.ndarray, est: HeartEstimate, new_s: float = 1.0, lag_s: float = 0.5

@@ -16,6 +16,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from appliance.config import PresenceConfig
 from appliance.frames import PresenceState, RadarSecond, Target
@@ -26,7 +27,10 @@ MOVING_MM_S = 6.0
 """Movement energy above which a present target counts as moving, mm/s."""
 
 _SMOOTH_TAU_S = 4.0
+_RISE_TAU_S = 2.0
+_SUSTAIN_S = 12
 _STEADY_FACTOR = 3.0
+_NOVEL_FACTOR = 5.0
 _PP_PER_RMS = 2.0 * math.sqrt(2.0)
 
 
@@ -53,29 +57,40 @@ def body_movement(t: Target) -> bool:
 def breathing_evidence(t: Target) -> float:
     """How much a target's respiration band looks like a breathing chest, [0, 1].
 
-    All of it must hold: periodic (spectral concentration in the band), breaths of a chest's
+    All of it must hold: periodic (spectral concentration in the band) at a sleeper's rate
+    (>= 8/min; an oscillating fan head sweeps slower, at 3–12/min), breaths of a chest's
     size (0.5–15 mm peak to peak), a breath-to-breath interval variability of a living breather
     (a fan's oscillating head or an aliased blade line is mechanically regular, CV < 1–2 %;
     sleep breathing varies by several per cent), not the broad peak and random amplitudes of a
     reflector pushed by air (a damped cloth pendulum driven by a draught has a spectral peak as
     wide as its damping, a Rayleigh envelope with amplitude CV ≈ 0.5 and wandering intervals,
     where a sleeper's breaths keep their depth and rhythm within ~10–20 %), and still
+    asymmetric (a chest inspires and expires at different speeds, Ti/Ttot ≈ 0.4, Tobin et al.
+    1983, doi:10.1378/chest.84.2.202, whichever sign the radar gives; a swinging cloth or fan
+    head takes as long each way, 0.5), and
     going on now (the last 8 s, so that leaving ends it within seconds, not a 30-s window later).
     """
     if t.breath_rate_bpm is None or t.breath_amp_mm <= 0.0:
         return 0.0
-    periodic = _ramp(t.resp_quality, 0.55, 0.8)
+    periodic = _ramp(t.resp_quality, 0.55, 0.8) * _ramp(t.breath_rate_bpm, 6.5, 8.0)
     size = _ramp(t.breath_amp_mm, 0.3, 0.6) * (1.0 - _ramp(t.breath_amp_mm, 15.0, 22.0))
-    living = _ramp(t.breath_interval_cv, 0.012, 0.03)
+    living = _ramp(t.breath_interval_cv, 0.01, 0.025)
     steady_amp = (1.0 - _ramp(t.breath_amp_cv, 0.35, 0.6)) * (
-        1.0 - _ramp(t.breath_interval_cv, 0.25, 0.4)
+        1.0 - _ramp(t.breath_interval_cv, 0.2, 0.35)
     )
+    asymmetric = _ramp(abs(t.breath_ti_ratio - 0.5), 0.03, 0.06)
     now = _ramp(t.recent_resp_mm / (t.breath_amp_mm / _PP_PER_RMS), 0.15, 0.35)
-    return periodic * size * living * steady_amp * now
+    return periodic * size * living * steady_amp * asymmetric * now
 
 
 def _motion_evidence(t: Target) -> float:
-    return 1.0 if body_movement(t) and t.snr_db >= 12.0 else 0.0
+    """Body movement strong enough to make somebody present on its own (walking in).
+
+    Stricter than `body_movement`: where something already moves (a curtain), a gust must not
+    count; where nothing moved before (steady level 0), any body movement counts at once.
+    """
+    novel = t.movement >= MOVING_MM_S + _NOVEL_FACTOR * t.steady_movement
+    return 1.0 if novel and t.snr_db >= 12.0 else 0.0
 
 
 class PresenceDetector:
@@ -88,25 +103,36 @@ class PresenceDetector:
     def __init__(self, cfg: PresenceConfig | None = None) -> None:
         self.cfg = cfg or PresenceConfig()
         self._score = 0.0
+        self._recent: deque[float] = deque(maxlen=_SUSTAIN_S)
         self._present = False
         self._last_above_s = -math.inf
         self._last_t_s: float | None = None
 
     @staticmethod
-    def raw_score(sec: RadarSecond) -> float:
-        """Score in [0, 1] of one second before smoothing."""
-        best = 0.0
+    def raw_score(sec: RadarSecond) -> tuple[float, float]:
+        """(breathing, body-movement) evidence in [0, 1] of one second, before smoothing."""
+        breath = move = 0.0
         for t in sec.targets:
             snr = _sigmoid((t.snr_db - 12.0) / 2.0)
-            best = max(best, snr * max(breathing_evidence(t), _motion_evidence(t)))
-        return best
+            breath = max(breath, snr * breathing_evidence(t))
+            move = max(move, snr * _motion_evidence(t))
+        return breath, move
 
     def update(self, sec: RadarSecond) -> PresenceState:
         """Score one second and return the presence verdict."""
         dt = 1.0 if self._last_t_s is None else max(1e-3, sec.t_s - self._last_t_s)
         self._last_t_s = sec.t_s
-        a = 1.0 - math.exp(-dt / _SMOOTH_TAU_S)
-        self._score += a * (self.raw_score(sec) - self._score)
+        breath, move = self.raw_score(sec)
+        # Breathing must be sustained: a sleeper's evidence holds second after second, while a
+        # reflector pushed by a draught looks like breathing only in bursts of a few seconds. The
+        # second-lowest of the last `_SUSTAIN_S` seconds forgives one bad second, not a burst.
+        self._recent.append(breath)
+        sustained = sorted(self._recent)[1] if len(self._recent) == self._recent.maxlen else 0.0
+        raw = max(sustained, move)
+        # Rise fast (entering is seen within seconds), fall slower (one noisy second is no exit).
+        tau = _RISE_TAU_S if raw > self._score else _SMOOTH_TAU_S
+        a = 1.0 - math.exp(-dt / tau)
+        self._score += a * (raw - self._score)
         thr, hyst = self.cfg.threshold, self.cfg.hysteresis
         if self._score >= thr:
             self._present = True

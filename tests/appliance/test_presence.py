@@ -25,11 +25,11 @@ def test_empty_room_never_present():
 
 
 def test_leaving_is_detected_within_a_minute_and_entering_quickly():
-    fr = synthetic.frames(300.0, absent=((0.0, 60.0), (150.0, 300.0)))
+    fr = synthetic.frames(300.0, absent=((0.0, 60.0), (150.0, 300.0)), moving=((60.0, 62.0),))
     out = _states(fr)
     t0 = out[0].t_s
     entered = min(s.t_s - t0 for s in out if s.present)
-    assert 60.0 <= entered <= 60.0 + 30.0
+    assert 60.0 <= entered <= 60.0 + 10.0  # the walk-in movement
     left = [s.t_s - t0 for s in out if s.t_s - t0 > 150 and not s.present]
     assert left and left[0] <= 150.0 + 90.0
 
@@ -49,6 +49,7 @@ def _sec(t, snr, q, br=15.0):
                 breath_interval_cv=0.06,
                 breath_amp_cv=0.1,
                 breath_amp_mm=6.0,
+                breath_ti_ratio=0.4,
                 recent_resp_mm=2.0,
             ),
         ),
