@@ -29,6 +29,8 @@ MOVING_MM_S = 6.0
 _SMOOTH_TAU_S = 4.0
 _RISE_TAU_S = 2.0
 _SUSTAIN_S = 12
+_CONFIRM_S = 30.0
+_GATE_M = 0.15
 _STEADY_FACTOR = 3.0
 _NOVEL_FACTOR = 5.0
 _PP_PER_RMS = 2.0 * math.sqrt(2.0)
@@ -83,6 +85,21 @@ def breathing_evidence(t: Target) -> float:
     return periodic * size * living * steady_amp * asymmetric * now
 
 
+def still_breathing(t: Target) -> float:
+    """Whether an already confirmed breather is still breathing, [0, 1].
+
+    Only periodic, chest-sized and going on now: once a target has passed `breathing_evidence`
+    for `_CONFIRM_S`, its hypopneas, irregular REM breathing or a symmetric stretch of breaths
+    must not drop it.
+    """
+    if t.breath_rate_bpm is None or t.breath_amp_mm <= 0.0:
+        return 0.0
+    periodic = _ramp(t.resp_quality, 0.3, 0.55)
+    size = _ramp(t.breath_amp_mm, 0.2, 0.4) * (1.0 - _ramp(t.breath_amp_mm, 15.0, 22.0))
+    now = _ramp(t.recent_resp_mm / (t.breath_amp_mm / _PP_PER_RMS), 0.1, 0.25)
+    return periodic * size * now
+
+
 def _motion_evidence(t: Target) -> float:
     """Body movement strong enough to make somebody present on its own (walking in).
 
@@ -105,6 +122,9 @@ class PresenceDetector:
         self._score = 0.0
         self._recent: deque[float] = deque(maxlen=_SUSTAIN_S)
         self._present = False
+        self._confirmed_m: float | None = None
+        self._run_m: float | None = None
+        self._run_s = 0.0
         self._last_above_s = -math.inf
         self._last_t_s: float | None = None
 
@@ -118,17 +138,38 @@ class PresenceDetector:
             move = max(move, snr * _motion_evidence(t))
         return breath, move
 
+    def _confirm(self, sec: RadarSecond, breath: float, dt: float) -> float:
+        """Evidence of the confirmed breather (0 if none), and its confirmation bookkeeping."""
+        best = max(sec.targets, key=breathing_evidence, default=None)
+        if breath >= 0.5 and best is not None:
+            near = self._run_m is not None and abs(best.distance_m - self._run_m) <= _GATE_M
+            self._run_s = self._run_s + dt if near else dt
+            self._run_m = best.distance_m
+            if self._run_s >= _CONFIRM_S:
+                self._confirmed_m = best.distance_m
+        if self._confirmed_m is None:
+            return 0.0
+        ev = 0.0
+        for t in sec.targets:
+            if abs(t.distance_m - self._confirmed_m) <= _GATE_M:
+                e = _sigmoid((t.snr_db - 12.0) / 2.0) * still_breathing(t)
+                if e > ev:
+                    ev = e
+                    self._confirmed_m = t.distance_m
+        return ev
+
     def update(self, sec: RadarSecond) -> PresenceState:
         """Score one second and return the presence verdict."""
         dt = 1.0 if self._last_t_s is None else max(1e-3, sec.t_s - self._last_t_s)
         self._last_t_s = sec.t_s
         breath, move = self.raw_score(sec)
+        confirmed = self._confirm(sec, breath, dt)
         # Breathing must be sustained: a sleeper's evidence holds second after second, while a
         # reflector pushed by a draught looks like breathing only in bursts of a few seconds. The
         # second-lowest of the last `_SUSTAIN_S` seconds forgives one bad second, not a burst.
         self._recent.append(breath)
         sustained = sorted(self._recent)[1] if len(self._recent) == self._recent.maxlen else 0.0
-        raw = max(sustained, move)
+        raw = max(sustained, move, confirmed)
         # Rise fast (entering is seen within seconds), fall slower (one noisy second is no exit).
         tau = _RISE_TAU_S if raw > self._score else _SMOOTH_TAU_S
         a = 1.0 - math.exp(-dt / tau)
@@ -143,6 +184,10 @@ class PresenceDetector:
             and sec.t_s - self._last_above_s > self.cfg.hold_s
         ):
             self._present = False
+        if not self._present:
+            self._confirmed_m = None
+            self._run_m = None
+            self._run_s = 0.0
         state = "empty"
         if self._present:
             moving = any(body_movement(t) for t in sec.targets)

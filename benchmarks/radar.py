@@ -7,7 +7,8 @@ below); an "empty-room-fan" scene (fan + curtain) with the same seed gives the f
 figure. Figures (keys of `--json`):
 
 - breath_rate_mae / breath_rate_p95: |DSP − truth| breath rate per 30-s epoch of the recording
-  windows where the user is in bed (median / 95th percentile), breaths/min;
+  windows where the user is in bed (median / 95th percentile), breaths/min, over the epochs
+  where the DSP gives a rate; breath_rate_missing: share of in-bed epochs without one;
 - waveform_corr: median per-epoch Pearson correlation, still epochs, of the 10-Hz waveform with
   the driving breath waveform passed through the same causal 0.1–0.7 Hz band-pass (so the
   filter's delay is not counted as error);
@@ -206,12 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     def med(k: str) -> float:
         return float(np.median(acc[k])) if acc[k] else math.nan
 
-    br = np.asarray(acc["br_err"])
+    br_all = np.asarray(acc["br_err"])
+    br = br_all[np.isfinite(br_all)]  # epochs with a breath rate; the others are counted apart
     res = {
         "nights": len(files),
         "windows_per_night": args.windows,
-        "epochs": int(br.size),
-        "breath_rate_mae": med("br_err"),
+        "epochs": int(br_all.size),
+        "breath_rate_missing": float(np.mean(~np.isfinite(br_all))) if br_all.size else math.nan,
+        "breath_rate_mae": float(np.median(br)) if br.size else math.nan,
         "breath_rate_p95": float(np.percentile(br, 95)) if br.size else math.nan,
         "waveform_corr": med("corr"),
         "hr_mae": med("hr_err"),
