@@ -19,6 +19,16 @@ percentile of the range profile (most bins see no person). For each target the b
 spectral peak of the last 30 s of its respiration band (periodicity = share of band power near the
 peak), and the heart rate the peak of a harmonic-summed spectrum of the last 16 s of its cardiac
 band (Mercuri et al. 2019, doi:10.1038/s41928-019-0258-6, for radar vital signs in general).
+Each target also carries breath-by-breath statistics of its last 30 s (`appliance.breath`:
+interval and amplitude variability, median amplitude, Ti/Ttot), its "breathing now" RMS, heart
+quality (`appliance.heartbeat`), a large-movement flag and the bin's steady movement level (a
+fan's vibration is no body movement). The strongest target's completed breaths and beat-to-beat
+intervals are reported each second in `RadarSecond.breaths` / `beat_intervals_s`.
+
+Measured (`python -m benchmarks.radar`, 15 simulated nights, 3 × 10-min windows each; see
+benchmarks/README.md): breath rate per epoch median abs error 0.42/min (95th pct 2.13), 10-Hz
+waveform r = 0.9996 against the driving breathing in still epochs, heart rate median abs error
+1.33 bpm, distance error 1.4 cm, 925–1130× real time with presence on one shared core.
 """
 
 from __future__ import annotations
