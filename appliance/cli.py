@@ -142,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("config", help="configuration tools")
     c.set_defaults(print_config_help=c.print_help)
     csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+    csub.add_parser("default", help="print the documented default config (every key)")
     chk = csub.add_parser("check", help="validate a config file and print the effective config")
     chk.add_argument(
         "path", nargs="?", type=Path, help="config file (default /etc/appliance/config.toml)"
@@ -600,6 +601,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             if args.config_command == "check":
                 return _cmd_config_check(args)
+            if args.config_command == "default":
+                from appliance.config import default_toml
+
+                print(default_toml(), end="")
+                return 0
             args.print_config_help()
             return EXIT_USAGE
         parser.print_help()

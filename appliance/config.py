@@ -8,6 +8,7 @@ exits with code 2. Validators are pure: no I/O.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -154,7 +155,7 @@ class PresenceConfig(_Section):
         0.15, ge=0.0, lt=0.5, description="Confidence band below threshold kept present."
     )
     hold_s: float = Field(
-        60.0, ge=0.0, le=600.0, description="Seconds presence is held after confidence drops."
+        40.0, ge=0.0, le=600.0, description="Seconds presence is held after confidence drops."
     )
 
 
@@ -556,3 +557,45 @@ def resolve_timezone(cfg: Config) -> ZoneInfo:
         except (ZoneInfoNotFoundError, ValueError):
             continue
     return ZoneInfo("UTC")
+
+
+_HEADER = """\
+# /etc/appliance/config.toml: the bedside sleep appliance's configuration.
+#
+# install.sh puts this file here once and never overwrites it. Every key has a default: a key left
+# commented out (as all are below) takes the value shown. Uncomment a line and change its value;
+# an unknown key or a bad value stops the start with one line naming the key.
+# Check a change before restarting:  appliance config check /etc/appliance/config.toml
+# Apply it:                          sudo systemctl restart appliance
+#
+# Written by `appliance config default` from the code's own defaults and descriptions.
+"""
+
+
+def _toml_value(v: object) -> str:
+    return json.dumps(v) if not isinstance(v, bool) else ("true" if v else "false")
+
+
+def default_toml() -> str:
+    """The documented default config: every section and key, commented out at its default."""
+    lines = [_HEADER]
+    cfg = Config()
+
+    def keys(model: BaseModel) -> list[str]:
+        out: list[str] = []
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                continue
+            if field.description:
+                out.append(f"# {field.description}")
+            out.append(f"# {name} = {_toml_value(value)}")
+        return out
+
+    lines += keys(cfg)
+    for name in type(cfg).model_fields:
+        section = getattr(cfg, name)
+        if isinstance(section, BaseModel):
+            doc = (type(section).__doc__ or "").strip().splitlines()
+            lines += ["", f"[{name}]", *(f"# {d.strip()}" for d in doc[:1]), *keys(section)]
+    return "\n".join(lines) + "\n"

@@ -19,6 +19,16 @@ percentile of the range profile (most bins see no person). For each target the b
 spectral peak of the last 30 s of its respiration band (periodicity = share of band power near the
 peak), and the heart rate the peak of a harmonic-summed spectrum of the last 16 s of its cardiac
 band (Mercuri et al. 2019, doi:10.1038/s41928-019-0258-6, for radar vital signs in general).
+Each target also carries breath-by-breath statistics of its last 30 s (`appliance.breath`:
+interval and amplitude variability, median amplitude, Ti/Ttot), its "breathing now" RMS, heart
+quality (`appliance.heartbeat`), a large-movement flag and the bin's steady movement level (a
+fan's vibration is no body movement). The strongest target's completed breaths and beat-to-beat
+intervals are reported each second in `RadarSecond.breaths` / `beat_intervals_s`.
+
+Measured (`python -m benchmarks.radar`, 15 simulated nights, 3 × 10-min windows each; see
+benchmarks/README.md): breath rate per epoch median abs error 0.42/min (95th pct 2.13), 10-Hz
+waveform r = 0.9996 against the driving breathing in still epochs, heart rate median abs error
+1.33 bpm, distance error 1.4 cm, 925–1130× real time with presence on one shared core.
 """
 
 from __future__ import annotations
@@ -29,9 +39,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from appliance.frames import RadarFrames, RadarSecond, Target
+from appliance.breath import breath_stats, find_breaths
+from appliance.frames import Breath, RadarFrames, RadarSecond, Target
+from appliance.heartbeat import HeartRateEstimator
 
-__all__ = ["WAVELENGTH_MM", "DspConfig", "RadarDsp"]
+__all__ = ["LARGE_MOVEMENT_MM_S", "WAVELENGTH_MM", "DspConfig", "RadarDsp"]
+
+LARGE_MOVEMENT_MM_S = 20.0
+"""Movement energy (RMS velocity above the respiration band) of a large body movement, mm/s:
+turning over, sitting up, getting in or out (breathing alone stays below ~5 mm/s)."""
 
 WAVELENGTH_MM = 299.792458 / 60.5
 """Carrier wavelength of the A121 (60.5 GHz), millimetres."""
@@ -55,6 +71,8 @@ class DspConfig:
         min_separation_m: Two targets closer than this are one, m.
         max_targets: At most this many targets are reported.
         noise_percentile: Percentile of the range profile taken as the noise floor.
+        steady_tau_s: Time constant of the per-bin steady movement level, s.
+        recent_resp_s: Span of the "breathing now" RMS, s.
     """
 
     clutter_tau_s: float = 20.0
@@ -68,12 +86,17 @@ class DspConfig:
     min_separation_m: float = 0.2
     max_targets: int = 3
     noise_percentile: float = 20.0
+    steady_tau_s: float = 60.0
+    recent_resp_s: float = 8.0
 
 
 _RESP_FS_HZ = 10.0
-_HR_SEARCH_HZ = (0.8, 2.2)
-"""Where the heart-rate peak is searched, Hz (48–132 beats/min): narrower at the top than the
-cardiac filter band, whose upper edge leaves room for the beat's harmonics."""
+
+
+def _rms(x: np.ndarray) -> float:
+    """RMS of a 1-D array (0 if empty)."""
+    n = x.shape[0]
+    return math.sqrt(float(x @ x) / n) if n else 0.0
 
 
 class RadarDsp:
@@ -128,13 +151,16 @@ class RadarDsp:
         self._pend_card = np.zeros((0, nb))
         self._pend_vel = np.zeros((0, nb))
         self._last_disp = np.zeros(nb)
-        self._resp_nfft = 1024
-        self._card_nfft = 2048
+        self._resp_nfft = 512
         self._resp_freqs = np.fft.rfftfreq(self._resp_nfft, 1.0 / _RESP_FS_HZ)
-        self._card_freqs = np.fft.rfftfreq(self._card_nfft, 1.0 / self._fs)
         self._resp_win = np.hanning(self._n_resp)
         self._floor_k = int(cfg.noise_percentile / 100.0 * (nb - 1))
-        self._card_win = np.hanning(self._n_card)
+        self._heart = HeartRateEstimator(self._fs, cfg.cardiac_window_s)
+        self._steady = np.zeros(nb)
+        self._steady_init = False
+        self._a_steady = 1.0 - math.exp(-1.0 / cfg.steady_tau_s)
+        self._n_recent = int(cfg.recent_resp_s * _RESP_FS_HZ)
+        self._last_onset_s = -math.inf
         self._ready = True
 
     # -- streaming -----------------------------------------------------------------------------
@@ -218,6 +244,17 @@ class RadarDsp:
         cfg = self.cfg
         floor = float(np.partition(power, self._floor_k)[self._floor_k]) + 1e-20
         snr_db = 10.0 * np.log10(power / floor + 1e-20)
+        move_all = np.sqrt(np.einsum("ij,ij->j", vel, vel) / vel.shape[0])
+        steady = self._steady.copy()  # the level before this second: a new movement stands out
+        # Only where something stands out of the floor: an empty bin's phase is noise, and its
+        # wild "velocity" must not mask a body moving into that bin.
+        seen = snr_db >= cfg.target_snr_db
+        if not self._steady_init:
+            # Whatever moves when the radar starts (a running fan) is its steady level.
+            self._steady = np.where(seen, move_all, 0.0)
+            steady = self._steady.copy()
+            self._steady_init = True
+        self._steady += self._a_steady * (np.where(seen, move_all, 0.0) - self._steady)
         targets: list[tuple[int, float]] = []
         cand = np.flatnonzero(snr_db >= cfg.target_snr_db)
         sep_bins = max(1, int(round(cfg.min_separation_m / self._step_m)))
@@ -238,30 +275,66 @@ class RadarDsp:
             if len(targets) >= cfg.max_targets:
                 break
         out: list[Target] = []
-        for b, off in targets:
+        new_breaths: tuple[Breath, ...] = ()
+        beats: tuple[float, ...] = ()
+        full = resp.shape[0] >= self._n_resp
+        for rank, (b, off) in enumerate(targets):
             br, q = self._breath_rate(resp[:, b])
+            heart = self._heart.estimate(card[:, b])
+            found, done = (
+                find_breaths(resp[:, b], _RESP_FS_HZ, t_s - (resp.shape[0] - 1) / _RESP_FS_HZ)
+                if full and (br is not None or rank == 0)
+                else ([], [])
+            )
+            st = breath_stats(found)
+            if rank == 0:
+                last = resp.shape[0] - int(_RESP_FS_HZ)
+                fresh = [
+                    br_
+                    for br_, k in zip(found, done, strict=True)
+                    if k >= last and br_.onset_s > self._last_onset_s + 0.5
+                ]
+                if fresh:
+                    self._last_onset_s = fresh[-1].onset_s
+                new_breaths = tuple(fresh)
+                beats = self._heart.beat_intervals(card[:, b], heart)
+            snr_q = 1.0 / (1.0 + math.exp(-(float(snr_db[b]) - 12.0) / 3.0))
             out.append(
                 Target(
                     distance_m=float(self._ranges_m[b] + off * self._step_m),
                     snr_db=float(snr_db[b]),
-                    resp_amp_mm=float(np.sqrt(np.mean(resp[-100:, b] ** 2)))
-                    if resp.shape[0]
-                    else 0.0,
+                    resp_amp_mm=_rms(resp[-100:, b]),
                     breath_rate_bpm=br,
-                    heart_rate_bpm=self._heart_rate(card[:, b]),
-                    movement=float(np.sqrt(np.mean(vel[:, b] ** 2))),
+                    heart_rate_bpm=heart.rate_bpm,
+                    movement=float(move_all[b]),
                     resp_quality=q,
+                    large_movement=bool(move_all[b] >= LARGE_MOVEMENT_MM_S),
+                    steady_movement=float(steady[b]),
+                    breath_interval_cv=st.interval_cv,
+                    breath_amp_cv=st.amp_cv,
+                    breath_amp_mm=st.amp_mm,
+                    breath_ti_ratio=st.ti_ratio,
+                    recent_resp_mm=_rms(resp[-self._n_recent :, b]),
+                    heart_quality=heart.quality,
+                    signal_quality=float(q * snr_q),
                 )
             )
         out.sort(key=lambda t: t.distance_m)
         wave = np.zeros(0, np.float32)
+        wave_d = math.nan
         if targets:
             wave = resp[-int(_RESP_FS_HZ) :, targets[0][0]].astype(np.float32)
+            wave_d = float(self._ranges_m[targets[0][0]])
+        else:
+            self._last_onset_s = -math.inf
         return RadarSecond(
             t_s=t_s,
             targets=tuple(out),
             noise_floor_db=float(10.0 * np.log10(floor)),
             resp_waveform_mm=wave,
+            breaths=new_breaths,
+            beat_intervals_s=beats,
+            waveform_distance_m=wave_d,
         )
 
     def _breath_rate(self, x: np.ndarray) -> tuple[float | None, float]:
@@ -290,23 +363,3 @@ class RadarDsp:
         if quality < 0.25:
             return None, quality
         return float(fi * 60.0), quality
-
-    def _heart_rate(self, x: np.ndarray) -> float | None:
-        """Return beats/min from a cardiac-band window, or None if no clear peak."""
-        if x.shape[0] < self._n_card:
-            return None
-        y = (x - x.mean()) * self._card_win
-        spec = np.abs(np.fft.rfft(y, self._card_nfft)) ** 2
-        f = self._card_freqs
-        lo, hi = _HR_SEARCH_HZ
-        band = (f >= lo) & (f <= hi)
-        # Harmonic sum: the beat's pulse shape puts energy at 2·f0 too.
-        harm = spec + 0.5 * np.interp(2.0 * f, f, spec)
-        hb = harm[band]
-        if hb.sum() <= 0:
-            return None
-        i = int(np.argmax(hb))
-        mid = hb.shape[0] // 2
-        if hb[i] < 3.0 * float(np.partition(hb, mid)[mid]):
-            return None
-        return float(f[band][i] * 60.0)

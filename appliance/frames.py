@@ -17,6 +17,7 @@ __all__ = [
     "EPOCH_S",
     "STAGE_NAMES",
     "UNSCORED",
+    "Breath",
     "EpochFeatures",
     "PresenceState",
     "RadarFrames",
@@ -101,6 +102,18 @@ class Target:
         movement: Body-movement energy this second: RMS displacement velocity above the
             respiration and cardiac bands, mm/s.
         resp_quality: Periodicity of the respiration band in [0, 1] (spectral peak concentration).
+        large_movement: A large body movement this second (posture change, getting in or out).
+        steady_movement: Slow running level of `movement` at this range bin (τ = 60 s), mm/s: a
+            fan's or a vibrating object's steady motion, which is no body movement.
+        breath_interval_cv: Coefficient of variation of the breath-to-breath intervals detected
+            in the last 30 s (NaN with fewer than 3 breaths).
+        breath_amp_cv: Coefficient of variation of those breaths' amplitudes (NaN likewise).
+        breath_amp_mm: Median peak-to-peak amplitude of those breaths, mm (0 if none).
+        breath_ti_ratio: Median inspiration share Ti / (Ti + Te) of those breaths (NaN if none):
+            ~0.4 for a breathing chest, 0.5 for a swinging object.
+        recent_resp_mm: RMS of the respiration-band displacement over the last 8 s, mm.
+        heart_quality: Prominence of the heart-rate peak in [0, 1] (0 = none).
+        signal_quality: Overall quality of the vital signs in [0, 1] (periodicity × SNR).
     """
 
     distance_m: float
@@ -110,6 +123,34 @@ class Target:
     heart_rate_bpm: float | None
     movement: float
     resp_quality: float
+    large_movement: bool = False
+    steady_movement: float = 0.0
+    breath_interval_cv: float = float("nan")
+    breath_amp_cv: float = float("nan")
+    breath_amp_mm: float = 0.0
+    breath_ti_ratio: float = float("nan")
+    recent_resp_mm: float = 0.0
+    heart_quality: float = 0.0
+    signal_quality: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Breath:
+    """One breath, from end-expiration to the next end-expiration (`appliance.breath`).
+
+    Attributes:
+        onset_s: Start of inspiration (end of the previous expiration), UTC epoch seconds.
+        inspiration_s: Inspiration time Ti, seconds.
+        expiration_s: Expiration time Te (with the end-expiratory pause), seconds.
+        amplitude_mm: Peak-to-peak chest excursion of the inspiration, mm.
+        interval_s: Ti + Te, the breath-to-breath interval, seconds.
+    """
+
+    onset_s: float
+    inspiration_s: float
+    expiration_s: float
+    amplitude_mm: float
+    interval_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +163,20 @@ class RadarSecond:
         noise_floor_db: Estimated dynamic noise floor, dB (same units as `Target.snr_db`'s base).
         resp_waveform_mm: (k,) respiration-band displacement of the strongest target at 10 Hz for
             this second (k = 10), mm; empty when there is no target. Never leaves the device.
+        breaths: Breaths of the strongest target completed during this second, oldest first.
+        beat_intervals_s: Beat-to-beat intervals of the strongest target's beats detected during
+            this second, seconds (empty where the heartbeat is not resolved).
+        waveform_distance_m: Distance of the bin `resp_waveform_mm` comes from, metres (NaN if
+            none).
     """
 
     t_s: float
     targets: tuple[Target, ...]
     noise_floor_db: float
     resp_waveform_mm: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    breaths: tuple[Breath, ...] = ()
+    beat_intervals_s: tuple[float, ...] = ()
+    waveform_distance_m: float = float("nan")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,26 @@ RANGE_STEP_M = 0.06
 N_BINS = 29
 
 
+def _breath(phase: np.ndarray) -> np.ndarray:
+    """Unit peak-to-peak/2 breath shape: a chest rises faster than it falls (Ti/Ttot ≈ 0.35)."""
+    return (np.sin(phase) + 0.4 * np.sin(2 * phase)) / _BREATH_PEAK
+
+
+_GRID = np.linspace(0, 2 * np.pi, 4001)
+_BREATH_PEAK = float(np.max(np.sin(_GRID) + 0.4 * np.sin(2 * _GRID)))
+
+
+def _breath_phase(rng: np.random.Generator, t: np.ndarray, br: float) -> np.ndarray:
+    """Breathing phase at `br`/min: slow wander and ~8 % breath-to-breath variability."""
+    slow = np.sin(2 * np.pi * t / rng.uniform(25.0, 45.0) + rng.uniform(0, 2 * np.pi))
+    fast = np.sin(2 * np.pi * t / rng.uniform(7.0, 11.0) + rng.uniform(0, 2 * np.pi))
+    period_s = 60.0 / br
+    knots = np.arange(-period_s, t[-1] + 2 * period_s if t.size else period_s, period_s)
+    per_breath = np.interp(t, knots, rng.normal(0.0, 0.08, knots.size))  # breath-to-breath
+    rate_hz = br / 60.0 * (1.0 + 0.04 * slow + 0.03 * fast + per_breath)
+    return 2 * np.pi * np.cumsum(rate_hz) * (t[1] - t[0] if t.size > 1 else 0.0)
+
+
 def frames(
     duration_s: float,
     *,
@@ -43,7 +63,7 @@ def frames(
         mov[m] = 25.0 * np.sin(2 * np.pi * 0.7 * (t[m] - a)) + rng.normal(0, 3.0, m.sum())
     for d, br, depth, hr in people:
         disp = (
-            depth / 2 * np.sin(2 * np.pi * br / 60 * t)
+            depth / 2 * _breath(_breath_phase(rng, t, br))
             + 0.25 * np.sin(2 * np.pi * hr / 60 * t)
             + mov
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config, load_config
+from appliance.config import Config, default_toml, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS = REPO / "systemd"
@@ -262,6 +262,8 @@ def test_security_exposure_is_low_and_reported_in_the_docs(tmp_path: Path) -> No
 
 def test_shipped_config_is_valid_and_every_commented_value_is_the_default(tmp_path: Path) -> None:
     shipped = UNITS / "config.toml"
+    # Regenerate with: .venv/bin/appliance config default > systemd/config.toml
+    assert shipped.read_text(encoding="utf-8") == default_toml()
     assert load_config(shipped) == Config()
     lines = shipped.read_text(encoding="utf-8").splitlines()
     keys = re.compile(r"^# ([a-z_]+ = .*)$")

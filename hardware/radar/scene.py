@@ -199,6 +199,10 @@ class MovingClutter:
         amplitude_mod: Depth of the periodic reflection change, 0–1.
         vibration_mm: Peak fast vibration (blades), mm.
         vibration_hz: Vibration frequency, Hz (may alias at the frame rate, as on the real radar).
+        damping: 0: the slow motion is the (quasi-)periodic sway above (a fan's oscillating
+            head, driven by a crank). > 0: it is a damped oscillator at 1/sway_period_s with this
+            damping ratio, driven by random air flow (a curtain: a cloth pendulum pushed by a
+            draught), whose RMS is sway_mm/√2; `irregularity` is then unused.
     """
 
     name: str
@@ -210,6 +214,7 @@ class MovingClutter:
     amplitude_mod: float = 0.0
     vibration_mm: float = 0.0
     vibration_hz: float = 0.0
+    damping: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -437,26 +442,33 @@ def _room_clutter(rng: np.random.Generator) -> tuple[StaticReflector, ...]:
 
 
 def _fan_and_curtain(rng: np.random.Generator) -> tuple[MovingClutter, ...]:
+    """An oscillating fan and a curtain in its draught.
+
+    The fan's head sweeps with a crank (0.05–0.2 Hz, strictly periodic, its reflection changing
+    as it turns) and its blades spin at 5–20 rev/s with a few blades, vibrating the housing; the
+    blade line aliases at the 20-Hz frame rate, as it does on the real radar. The curtain is a
+    cloth pendulum (period 2–5 s, damping ratio 0.1–0.3) driven by the random draught.
+    """
     return (
         MovingClutter(
             "fan",
             distance_m=rng.uniform(1.25, 1.40),
             reflectivity=rng.uniform(0.25, 0.4),
             sway_mm=rng.uniform(10.0, 25.0),
-            sway_period_s=rng.uniform(10.0, 20.0),
-            irregularity=0.05,
+            sway_period_s=rng.uniform(5.0, 20.0),
+            irregularity=0.02,
             amplitude_mod=rng.uniform(0.5, 0.8),
-            vibration_mm=rng.uniform(0.2, 0.5),
-            vibration_hz=rng.uniform(15.0, 25.0),
+            vibration_mm=rng.uniform(0.1, 0.4),
+            vibration_hz=rng.uniform(5.0, 20.0) * rng.integers(1, 4),
         ),
         MovingClutter(
             "curtain",
             distance_m=rng.uniform(1.55, 1.68),
             reflectivity=rng.uniform(0.4, 0.8),
-            sway_mm=rng.uniform(4.0, 12.0),
-            sway_period_s=rng.uniform(3.0, 8.0),
-            irregularity=0.6,
+            sway_mm=rng.uniform(3.0, 10.0),
+            sway_period_s=rng.uniform(2.0, 5.0),
             amplitude_mod=0.2,
+            damping=rng.uniform(0.1, 0.3),
         ),
     )
 

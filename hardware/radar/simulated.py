@@ -515,7 +515,15 @@ class SimulatedRadar:
         w1 = _slow_walk(rng, t, tau_s=4.0 * c.sway_period_s)
         w2 = _slow_walk(rng, t, tau_s=4.0 * c.sway_period_s)
         phase = 2 * np.pi * t / c.sway_period_s + rng.uniform(0, 2 * np.pi) + c.irregularity * w2
-        d = c.distance_m + c.sway_mm / 1000.0 * (1.0 + 0.3 * c.irregularity * w1) * np.sin(phase)
+        if c.damping > 0:
+            sway = _driven_oscillator(rng, t.size, self.frame_rate_hz, c.sway_period_s, c.damping)
+            d = c.distance_m + c.sway_mm / 1000.0 * sway
+            # The reflection follows the cloth's angle, i.e. its displacement.
+            phase = np.arcsin(np.clip(sway / 3.0, -1.0, 1.0)) + np.pi / 2
+        else:
+            d = c.distance_m + c.sway_mm / 1000.0 * (1.0 + 0.3 * c.irregularity * w1) * np.sin(
+                phase
+            )
         if c.vibration_mm > 0:
             d = d + c.vibration_mm / 1000.0 * np.sin(
                 2 * np.pi * c.vibration_hz * t + rng.uniform(0, 2 * np.pi)
@@ -641,6 +649,23 @@ class SimulatedRadar:
             recording_start_s=scene.recording_start_s,
             breath_waveform_mm=ro(wave),
         )
+
+
+def _driven_oscillator(
+    rng: np.random.Generator, n: int, fs_hz: float, period_s: float, damping: float
+) -> np.ndarray:
+    """A damped oscillator (natural period `period_s`, damping ratio) driven by white noise.
+
+    Discretised as a two-pole resonator at the frame rate; normalised to an RMS of 1/√2 (the RMS
+    of a unit sine), after a burn-in of ten decay times so the start is stationary.
+    """
+    w0 = 2 * np.pi / period_s / fs_hz
+    r = math.exp(-damping * w0)
+    wd = w0 * math.sqrt(max(1.0 - damping * damping, 1e-6))
+    burn = int(10.0 / max(damping * w0, 1e-6))
+    e = rng.standard_normal(n + burn)
+    x = signal.lfilter([1.0], [1.0, -2.0 * r * math.cos(wd), r * r], e)[burn:]
+    return np.asarray(x / (math.sqrt(2.0) * max(float(np.std(x)), 1e-12)), dtype=np.float64)
 
 
 def _slow_walk(rng: np.random.Generator, t: np.ndarray, tau_s: float) -> np.ndarray:

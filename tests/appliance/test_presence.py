@@ -25,18 +25,35 @@ def test_empty_room_never_present():
 
 
 def test_leaving_is_detected_within_a_minute_and_entering_quickly():
-    fr = synthetic.frames(300.0, absent=((0.0, 60.0), (150.0, 300.0)))
+    fr = synthetic.frames(300.0, absent=((0.0, 60.0), (150.0, 300.0)), moving=((60.0, 62.0),))
     out = _states(fr)
     t0 = out[0].t_s
     entered = min(s.t_s - t0 for s in out if s.present)
-    assert 60.0 <= entered <= 60.0 + 30.0
+    assert 60.0 <= entered <= 60.0 + 10.0  # the walk-in movement
     left = [s.t_s - t0 for s in out if s.t_s - t0 > 150 and not s.present]
     assert left and left[0] <= 150.0 + 90.0
 
 
 def _sec(t, snr, q, br=15.0):
     return RadarSecond(
-        t_s=t, targets=(Target(0.7, snr, 2.0, br, 15.0 * 0 + 62.0, 0.5, q),), noise_floor_db=-40.0
+        t_s=t,
+        targets=(
+            Target(
+                0.7,
+                snr,
+                2.0,
+                br,
+                62.0,
+                0.5,
+                q,
+                breath_interval_cv=0.06,
+                breath_amp_cv=0.1,
+                breath_amp_mm=6.0,
+                breath_ti_ratio=0.4,
+                recent_resp_mm=2.0,
+            ),
+        ),
+        noise_floor_db=-40.0,
     )
 
 
@@ -54,3 +71,36 @@ def test_presence_holds_through_a_dropout():
         for t in range(100, 200)
     ]
     assert not out[-1].present
+
+
+def _breather(t, *, ti=0.4, cvi=0.06, cva=0.1, q=0.95):
+    tgt = Target(
+        0.7,
+        25.0,
+        2.0,
+        14.0,
+        62.0,
+        0.5,
+        q,
+        breath_interval_cv=cvi,
+        breath_amp_cv=cva,
+        breath_amp_mm=6.0,
+        breath_ti_ratio=ti,
+        recent_resp_mm=2.0,
+    )
+    return RadarSecond(t_s=float(t), targets=(tgt,), noise_floor_db=-40.0)
+
+
+def test_a_confirmed_breather_is_kept_through_irregular_symmetric_breathing():
+    det = PresenceDetector()
+    out = [det.update(_breather(t)) for t in range(90)]
+    assert out[-1].present
+    # REM-like: irregular, symmetric breaths at a lower periodicity for 5 minutes.
+    out = [det.update(_breather(t, ti=0.5, cvi=0.3, cva=0.5, q=0.5)) for t in range(90, 390)]
+    assert all(s.present for s in out)
+
+
+def test_the_same_breathing_never_makes_an_empty_room_present():
+    det = PresenceDetector()
+    out = [det.update(_breather(t, ti=0.5, cvi=0.3, cva=0.5, q=0.5)) for t in range(300)]
+    assert not any(s.present for s in out)
