@@ -17,7 +17,9 @@ Two input paths, named in the JSON's ``inputs``:
   (PSG files carry none the device could use). A night with ``resp`` and no beats is scored from
   respiration alone (heart-rate features missing, which the model tolerates).
 
-Nothing is retrained: the shipped model scores every night as it would on the device.
+Nothing is retrained: the shipped model scores every night as it would on the device. With
+``model="morning"`` each night is re-scored whole by `appliance.staging.refine_night` (the morning
+model, which sees the night's future), as the session close does.
 """
 
 from __future__ import annotations
@@ -45,13 +47,20 @@ from appliance.frames import (
 )
 from appliance.metrics import agreement, bland_altman, sleep_metrics
 from appliance.pipeline import Pipeline
-from appliance.staging import Stager, model_path
+from appliance.staging import Stager, model_path, refine_night
 from hardware.radar.night import Night, load_night
 from hardware.radar.physiology import clean_rr, rsa_breath_rate
 from hardware.radar.scene import build_scene
 from hardware.radar.simulated import SimulatedRadar
 
-__all__ = ["SCENE", "NightScore", "evaluate", "radar_night_features", "recorded_night_features"]
+__all__ = [
+    "SCENE",
+    "NightScore",
+    "evaluate",
+    "metric_pairs",
+    "radar_night_features",
+    "recorded_night_features",
+]
 
 SCENE = "asleep-at-once"
 """The scene a night is rendered in for evaluation: in bed at the recording's start, out at its end,
@@ -153,9 +162,11 @@ def _resp_rate(resp: np.ndarray, fs: float, grid: np.ndarray) -> np.ndarray:
 def recorded_night_features(night: Night) -> tuple[list[EpochFeatures], np.ndarray]:
     """Epoch features from the night's recorded channels (no radar); returns features and truth.
 
-    Per second: heart rate = mean of the ECG's clean beat-to-beat rates over the past 30 s;
-    breathing rate from ``resp`` (past 32 s) or, without it, from the heartbeat's RSA; no
-    amplitude, movement or distance channel (their features are missing or constant).
+    Per second: heart rate = mean of the ECG's clean beat-to-beat rates over the past 30 s, and
+    the clean beat-to-beat intervals themselves (the epoch builder's `rr_s` hook: SDNN, RMSSD,
+    LF/HF, DFA alpha1); breathing rate from ``resp`` (past 32 s) or, without it, from the
+    heartbeat's RSA; no amplitude, movement or distance channel (their features are missing or
+    constant).
     """
     n_s = int(night.duration_s)
     grid = np.arange(1, n_s + 1, dtype=np.float64)
@@ -172,12 +183,14 @@ def recorded_night_features(night: Night) -> tuple[list[EpochFeatures], np.ndarr
     builder = EpochBuilder(1.0)
     presence = PresenceState(0.0, True, 1.0, "present-still")
     feats: list[EpochFeatures] = []
+    # The beat-to-beat intervals closing in each second (k, k + 1]: the epoch builder's HRV hook.
+    cut = np.searchsorted(t_rr, np.arange(n_s + 1, dtype=np.float64), side="right")
     for k in range(n_s):
         b = None if not math.isfinite(br[k]) else float(br[k])
         h = None if not math.isfinite(hr[k]) else float(hr[k])
         user = Target(1.0, 20.0, math.nan, b, h, 0.0, math.nan)
         t = _T0_S + float(grid[k])
-        feats.extend(builder.update(TrackedSecond(t, presence, user, 0)))
+        feats.extend(builder.update(TrackedSecond(t, presence, user, 0), rr[cut[k] : cut[k + 1]]))
     feats.extend(builder.flush())
     # The builder's epochs start at the first second: epoch i covers record [30 i, 30 i + 30).
     offset = int(round(night.epoch0_offset_s / night.epoch_s))
@@ -197,13 +210,22 @@ def score_night(path: Path, via_radar: bool, model: str, seed: int = 0) -> Night
         feats, truth = radar_night_features(night, seed)
     else:
         feats, truth = recorded_night_features(night)
-    stager = Stager(model_path(model))
-    staged = [stager.update(f).stage for f in feats]
+    if model == "morning":
+        # The morning pass re-scores the whole night at once, as the session close does.
+        staged = refine_night(feats, model_path("morning"))
+    else:
+        stager = Stager(model_path(model))
+        staged = [stager.update(f).stage for f in feats]
     device = _stage_codes(staged, truth.size)
     return NightScore(night.record, night.subject, truth, device, _night_inputs(night, via_radar))
 
 
-def _metric_pairs(scores: Sequence[NightScore]) -> dict[str, dict[str, float | int | None]]:
+def metric_pairs(scores: Sequence[NightScore]) -> dict[str, dict[str, float | int | None]]:
+    """Bland–Altman of TST (min), SE (%), SOL (min) and WASO (min), device − experts, over nights.
+
+    Each night is compared over the experts' scored span (time in bed = the recording); an
+    `ABSENT` epoch counts as wake on both sides.
+    """
     dev: dict[str, list[float | None]] = {k: [] for k in _METRICS}
     ref: dict[str, list[float | None]] = {k: [] for k in _METRICS}
     for s in scores:
@@ -284,6 +306,6 @@ def evaluate(
         "kappa": ag.kappa,
         "per_stage": ag.per_stage,
         "confusion": ag.confusion,
-        "metrics": _metric_pairs(scores),
+        "metrics": metric_pairs(scores),
         "per_night": per_night,
     }

@@ -211,6 +211,8 @@ class TrackedSecond:
             "none" (nobody in the user's zone).
         user_confidence: How sure the tracker is that `user` is the primary user, [0, 1]; 0 when
             `user` is None.
+        beat_intervals_s: The user's beat-to-beat intervals closed this second, seconds (empty
+            when the heartbeat is not resolved or the beats are someone else's).
     """
 
     t_s: float
@@ -219,6 +221,7 @@ class TrackedSecond:
     others: int
     attribution: str = "user"
     user_confidence: float = 1.0
+    beat_intervals_s: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from appliance.config import Config
 from appliance.dsp import RadarDsp
 from appliance.epochs import EpochBuilder
-from appliance.frames import EpochFeatures, RadarFrames, StagedEpoch, TrackedSecond
+from appliance.frames import EpochFeatures, RadarFrames, RadarSecond, StagedEpoch, TrackedSecond
 from appliance.presence import PresenceDetector
 from appliance.staging import Stager
 from appliance.tracking import UserTracker
@@ -30,6 +30,20 @@ class PipelineOutput:
 
     seconds: list[TrackedSecond] = field(default_factory=list)
     epochs: list[StagedEpoch] = field(default_factory=list)
+
+
+_SAME_TARGET_M = 0.15
+"""The DSP's beats come from its strongest target: they are the user's if it is the user's bin."""
+
+
+def _user_beats(sec: RadarSecond, tracked: TrackedSecond) -> tuple[float, ...] | None:
+    """The beat-to-beat intervals of this second if they are the user's (HRV features)."""
+    u = tracked.user
+    if u is None or not sec.beat_intervals_s:
+        return None
+    if not abs(u.distance_m - sec.waveform_distance_m) <= _SAME_TARGET_M:
+        return None  # the partner's heart, or NaN: not the user's
+    return sec.beat_intervals_s
 
 
 class Pipeline:
@@ -75,8 +89,10 @@ class Pipeline:
         feats: list[EpochFeatures] = []
         for sec in self.dsp.update(frames):
             tracked = self.tracker.update(sec, self.presence.update(sec))
+            if beats := _user_beats(sec, tracked):
+                tracked = replace(tracked, beat_intervals_s=beats)
             seconds.append(tracked)
-            feats.extend(self.epochs.update(tracked))
+            feats.extend(self.epochs.update(tracked, rr_s=tracked.beat_intervals_s or None))
         if lux is not None:
             feats = [replace(f, illuminance_lux=float(lux)) for f in feats]
         return seconds, feats

@@ -1,8 +1,13 @@
-"""Sleep staging with an ONNX model: Wake / Light / Deep / REM for each completed epoch.
+"""Sleep staging with ONNX models: Wake / Light / Deep / REM for each epoch.
 
-The live model is causal: it sees one epoch's features, which (appliance.epochs) summarise only
-that epoch and the ones before it. The model ships in the `models` package with a JSON card
-naming the features it was trained on; loading checks them against `FEATURE_NAMES` and raises
+The **live** model is causal: it sees one epoch's features, which (appliance.epochs) summarise
+only that epoch and the ones before it; its verdicts feed the smart alarm as each epoch completes.
+The **morning** model re-scores a whole stored night (`refine_night`): it also sees the night's
+context after each epoch (`appliance.epochs.night_matrix`), and its probabilities are smoothed
+over a few epochs, for the final hypnogram of the morning report.
+
+Each model ships in the `models` package with a JSON card naming the features it was trained on;
+loading checks them against the code's (`FEATURE_NAMES`, `MORNING_FEATURE_NAMES`) and raises
 `ModelMismatch` on any difference, so a model and the code can never silently disagree.
 """
 
@@ -10,17 +15,26 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from appliance.epochs import FEATURE_NAMES
+from appliance.epochs import FEATURE_NAMES, MORNING_FEATURE_NAMES, night_matrix
 from appliance.errors import ModelMismatch
 from appliance.frames import ABSENT, STAGE_NAMES, EpochFeatures, StagedEpoch
 
-__all__ = ["MIN_PRESENT_FRACTION", "ModelCard", "Stager", "model_path"]
+__all__ = [
+    "MIN_PRESENT_FRACTION",
+    "ModelCard",
+    "Stager",
+    "model_path",
+    "refine_night",
+    "smooth_probs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +52,7 @@ class ModelCard:
     trained_on: str
     training_records: tuple[str, ...]
     metrics: dict[str, object]
+    smooth_epochs: int = 1
 
 
 def model_path(name: str = "live") -> Path:
@@ -50,14 +65,19 @@ class Stager:
 
     Args:
         path: The .onnx file; its card is the .json beside it.
+        feature_names: The features the code computes for it (the morning model's are
+            `MORNING_FEATURE_NAMES`).
 
     Raises:
         ModelMismatch: the file or card is missing, or its features/classes differ from the code's.
     """
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, feature_names: Sequence[str] = FEATURE_NAMES
+    ) -> None:
         import onnxruntime as ort  # deferred: importing it costs ~0.2 s
 
+        expected = tuple(feature_names)
         p = path or model_path("live")
         card_p = p.with_suffix(".json")
         try:
@@ -69,11 +89,12 @@ class Stager:
                 trained_on=str(raw.get("trained_on", "")),
                 training_records=tuple(str(r) for r in raw.get("training_records", ())),
                 metrics=dict(raw.get("metrics", {})),
+                smooth_epochs=max(1, int(raw.get("smooth_epochs", 1))),
             )
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ModelMismatch(f"model card {card_p}: {e}") from None
-        if self.card.feature_names != FEATURE_NAMES:
-            missing = set(FEATURE_NAMES) ^ set(self.card.feature_names)
+        if self.card.feature_names != expected:
+            missing = set(expected) ^ set(self.card.feature_names)
             raise ModelMismatch(
                 f"{p.name}: features differ from the code's ({sorted(missing) or 'order'})"
             )
@@ -89,11 +110,11 @@ class Stager:
         inp = self._sess.get_inputs()[0]
         self._input = inp.name
         width = inp.shape[1] if len(inp.shape) == 2 else None
-        if isinstance(width, int) and width != len(FEATURE_NAMES):
-            raise ModelMismatch(f"{p.name}: input width {width} != {len(FEATURE_NAMES)}")
+        if isinstance(width, int) and width != len(expected):
+            raise ModelMismatch(f"{p.name}: input width {width} != {len(expected)}")
         outs = [o.name for o in self._sess.get_outputs()]
         self._prob_out = next((o for o in outs if "prob" in o), outs[-1])
-        log.info("stager loaded model=%s features=%d", self.card.name, len(FEATURE_NAMES))
+        log.info("stager loaded model=%s features=%d", self.card.name, len(expected))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (n, 4) for feature rows `x` (n, n_features)."""
@@ -110,3 +131,54 @@ class Stager:
         k = int(np.argmax(p))
         probs = (float(p[0]), float(p[1]), float(p[2]), float(p[3]))
         return StagedEpoch(ep.t_s, ep.index, k, probs, float(p[k]), ep)
+
+
+def smooth_probs(p: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average of class probabilities over `window` epochs (edges: shorter).
+
+    Args:
+        p: (n, n_classes) probabilities in epoch order.
+        window: Odd window length, epochs; 1 returns `p` unchanged.
+
+    Returns:
+        (n, n_classes) smoothed probabilities (rows still sum to 1).
+    """
+    p = np.asarray(p, float)
+    if window <= 1 or p.shape[0] == 0:
+        return p
+    half = window // 2
+    c = np.vstack([np.zeros((1, p.shape[1])), np.cumsum(p, axis=0)])
+    i = np.arange(p.shape[0])
+    lo, hi = np.clip(i - half, 0, p.shape[0]), np.clip(i + half + 1, 0, p.shape[0])
+    return np.asarray((c[hi] - c[lo]) / (hi - lo)[:, None], float)
+
+
+@lru_cache(maxsize=4)
+def _morning_stager(path: Path) -> Stager:
+    return Stager(path, MORNING_FEATURE_NAMES)
+
+
+def refine_night(features: Sequence[EpochFeatures], path: Path | None = None) -> list[int]:
+    """Re-score a whole stored night with the morning model (it may use the night's future).
+
+    Args:
+        features: Every epoch of the night in order, as the live stager saw them (the store
+            keeps them: `EpochRow.to_staged(FEATURE_NAMES).features`).
+        path: The morning model (default: the shipped `models/morning.onnx`).
+
+    Returns:
+        One hypnogram code per epoch: a `Stage` value, or `ABSENT` where the user was seen less
+        than `MIN_PRESENT_FRACTION` of the epoch.
+
+    Raises:
+        ModelMismatch: the morning model is missing or does not match the code's features.
+    """
+    if not features:
+        return []
+    stager = _morning_stager(path or model_path("morning"))
+    p = smooth_probs(stager.predict_proba(night_matrix(features)), stager.card.smooth_epochs)
+    stages = np.argmax(p, axis=1)
+    return [
+        ABSENT if f.present_fraction < MIN_PRESENT_FRACTION else int(k)
+        for f, k in zip(features, stages, strict=True)
+    ]

@@ -90,3 +90,55 @@ def test_a_clock_jump_does_not_flood_empty_epochs():
         out += b.update(TrackedSecond(t0 + 365 * 86400.0 + t, p, None, 0))
     assert len(out) - n <= 5
     assert all(e.t_s % 30.0 == 0.0 for e in out)  # on the wall clock's grid
+
+
+def _rr_night(rr_s, n_epochs=12):
+    """Feed a still sleeper's seconds with the beat-to-beat intervals `rr_s` (the HRV hook)."""
+    from appliance.frames import Target
+
+    b = EpochBuilder(1.0)
+    here = PresenceState(0.0, True, 0.9, "still")
+    user = Target(0.7, 25.0, 2.0, 14.0, 60.0, 0.5, 0.9)
+    t_beats = np.cumsum(rr_s)
+    cut = np.searchsorted(t_beats, np.arange(30 * n_epochs + 1), side="right")
+    out = []
+    for k in range(30 * n_epochs):
+        out += b.update(TrackedSecond(1000.0 + k + 1, here, user, 0), rr_s[cut[k] : cut[k + 1]])
+    return [dict(zip(FEATURE_NAMES, e.values, strict=True)) for e in out]
+
+
+def test_beat_intervals_give_hrv_features():
+    rng = np.random.default_rng(1)
+    rr = 1.0 + 0.05 * rng.standard_normal(400)  # white: RMSSD = sqrt(2) SDNN, DFA alpha1 ~ 0.5
+    last = _rr_night(rr)[-1]
+    assert abs(last["rr_sdnn_ms"] - 50.0) < 8.0
+    assert abs(last["rr_rmssd_ms"] / last["rr_sdnn_ms"] - math.sqrt(2.0)) < 0.2
+    assert 0.3 < last["rr_dfa_a1"] < 0.7
+    # Slow (0.1 Hz) oscillation of the intervals is LF power: LF/HF well above 1.
+    t = np.cumsum(np.ones(400))
+    slow = 1.0 + 0.05 * np.sin(2 * np.pi * 0.1 * t) + 0.005 * rng.standard_normal(400)
+    assert _rr_night(slow)[-1]["rr_lf_hf_log"] > 2.0
+
+
+def test_without_beat_intervals_the_hrv_features_are_missing():
+    feats = _features(synthetic.frames(180.0))
+    v = dict(zip(FEATURE_NAMES, feats[-1].values, strict=True))
+    assert all(math.isnan(v[k]) for k in ("rr_sdnn_ms", "rr_rmssd_ms", "rr_dfa_a1"))
+    assert math.isfinite(v["hr_br_ratio"]) and abs(v["hr_br_ratio"] - 62.0 / 15.0) < 0.5
+
+
+def test_night_context_looks_ahead_but_keeps_the_live_features():
+    from appliance.epochs import MORNING_FEATURE_NAMES, night_context
+
+    live = np.zeros((60, len(FEATURE_NAMES)))
+    live[:, FEATURE_NAMES.index("present_frac")] = 1.0
+    hr = FEATURE_NAMES.index("hr_mean")
+    live[:, hr] = 60.0
+    live[40:, hr] = 80.0
+    m = night_context(live)
+    assert m.shape == (60, len(MORNING_FEATURE_NAMES))
+    assert np.array_equal(m[:, : len(FEATURE_NAMES)], live.astype(np.float32))
+    nxt = MORNING_FEATURE_NAMES.index("hr_mean_next20")
+    assert m[30, nxt] > 65.0  # epoch 30 sees the rise at epoch 40
+    pct = MORNING_FEATURE_NAMES.index("hr_mean_night_pct")
+    assert m[50, pct] > m[10, pct]

@@ -91,3 +91,15 @@ def test_live_model_is_causal_later_epochs_never_change_earlier_scores() -> None
     short, full = staged(first), staged(whole)
     assert len(short) >= 18 and len(full) > len(short)
     assert full[: len(short)] == short
+
+
+def test_eval_morning_model_writes_the_documented_json(one_night: Path, tmp_path: Path) -> None:
+    out_path = tmp_path / "morning.json"
+    args = ["eval", "--data", str(one_night), "--model", "morning", "--json", str(out_path)]
+    assert main(args) == 0
+    out = json.loads(out_path.read_text())
+    _check_fields(out, 4)
+    assert out["model"] == "morning"
+    assert out["epochs"] == 154
+    assert out["inputs"]["path"] == "recorded channels"
+    assert {"record", "subject", "epochs", "accuracy", "kappa"} <= set(out["per_night"][0])
