@@ -42,6 +42,7 @@ from appliance.report_data import session_hypnogram
 from appliance.session import NightSummary, SessionTracker, SessionUpdate
 from appliance.staging import Stager
 from appliance.store import SessionRow, Store
+from hardware.buttons import ButtonEvent, action_for, asyncio_sink
 from hardware.light import LightController, LightMode
 from hardware.radar.source import RadarSource
 from hardware.speaker import Speaker
@@ -88,6 +89,9 @@ class Daemon:
             finishes the session and stops by itself once the alarm has had its chance.
         environment: The bedroom sensors' monitor, or None without sensors.
         light: The LED ring's controller (sunrise, reading and night light), or None.
+        button: Makes the device's button given where to send its presses (gpiozero on a Pi),
+            or None without one. Called from the event loop; the presses may come from any
+            thread.
         api_socket: Where to serve the control API (appliance/api.py); None = no API.
     """
 
@@ -104,6 +108,7 @@ class Daemon:
         finite_source: bool = False,
         environment: EnvironmentMonitor | None = None,
         light: LightController | None = None,
+        button: Callable[[Callable[[ButtonEvent], None]], object] | None = None,
         api_socket: Path | None = None,
     ) -> None:
         self.cfg = cfg
@@ -114,6 +119,7 @@ class Daemon:
         self.finite_source = finite_source
         self.environment = environment
         self.light = light
+        self._button_factory = button
         self.api_socket = api_socket
         self._learned_user_m = self._load_learned_bed()
         self.pipeline = Pipeline(cfg, stager, wall_grid=True, learned_user_m=self._learned_user_m)
@@ -200,6 +206,9 @@ class Daemon:
                     tasks.append(env)
                 if self.api_socket is not None:
                     tasks.append(tg.create_task(self._supervise("api", self._api_task), name="api"))
+                if self._button_factory is not None:
+                    bt = tg.create_task(self._supervise("button", self._button_task), name="button")
+                    tasks.append(bt)
                 if self.cfg.mqtt.enabled:
                     tasks.append(tg.create_task(self._supervise("mqtt", self._mqtt_task)))
                 tg.create_task(self._stopper(tasks), name="stopper")
@@ -325,6 +334,42 @@ class Daemon:
         from appliance.control import Controller
 
         return Controller(self).main_alarm()
+
+    # -- the button ----------------------------------------------------------------------------
+    async def _button_task(self) -> None:
+        """Turn the button's presses into actions (action_for: snooze/dismiss while ringing)."""
+        if self._button_factory is None:
+            return
+        queue: asyncio.Queue[ButtonEvent] = asyncio.Queue(maxsize=32)
+        button = self._button_factory(asyncio_sink(asyncio.get_running_loop(), queue))
+        self.health.set("button", "ok")
+        try:
+            while not self._stop.is_set():
+                self.on_button(await queue.get())
+        finally:
+            close = getattr(button, "close", None)
+            if callable(close):
+                close()
+
+    def on_button(self, ev: ButtonEvent) -> None:
+        """Act on one press: the product's only physical control. Never raises."""
+        a = self.alarm.alarm
+        ringing = a is not None and a.state in ("ringing", "snoozed")
+        action = action_for(ev.kind, ringing=ringing)
+        log.info("button %s press: %s", ev.kind, action)
+        try:
+            if action == "snooze":
+                if not self.alarm.snooze():
+                    self.alarm.dismiss()  # already snoozed: a press means "I am up"
+            elif action == "dismiss":
+                self.alarm.dismiss()
+            elif action == "light_toggle":
+                if self.light is not None:
+                    self.set_light(self.light.toggle(), None)
+            else:
+                self.set_standby(not self.status.standby)
+        except Exception:
+            log.exception("button action %s failed", action)
 
     # -- the light -----------------------------------------------------------------------------
     async def _light_task(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from appliance.api_client import default_socket_path
@@ -22,6 +23,7 @@ from appliance.errors import ConfigError, HardwareError, StoreError
 from appliance.staging import Stager
 from appliance.store import Store
 from hardware.board import Board, detect_board
+from hardware.buttons import ButtonEvent, GpioButton
 from hardware.environment.fakes import BedroomNight
 from hardware.light import LightController, LightSettings
 from hardware.light.ring import LedRing, SimulatedRing, SpiRing, Ws281xRing
@@ -154,6 +156,19 @@ def _speaker(cfg: Config, board: Board, clock: Clock) -> Speaker:
     return speaker
 
 
+def _button(
+    cfg: Config, board: Board, clock: Clock
+) -> Callable[[Callable[[ButtonEvent], None]], object] | None:
+    """The gpiozero button on a Pi (made by the daemon's button task); none elsewhere."""
+    if not board.is_pi:
+        return None
+
+    def make(sink: Callable[[ButtonEvent], None]) -> object:
+        return GpioButton(sink, clock, pin=cfg.buttons.pin, long_press_s=cfg.buttons.long_press_s)
+
+    return make
+
+
 def light_from_config(cfg: LightConfig, clock: Clock) -> LightController | None:
     """The LED ring's controller, or None (logged) when the driver cannot be used."""
     ring: LedRing
@@ -218,7 +233,8 @@ def run_daemon(
         # At speed 1 the wall clock itself: a Pi without an RTC corrects its time after boot, and
         # the alarm must follow the corrected local time.
         clock = RealClock() if sim.speed == 1.0 else ScaledClock(time.time(), sim.speed)
-        radar = SimulatedRadar(the_scene, cfg.radar, start_s=clock.now(), seed=sim.seed)
+        radar_start_s = clock.now()
+        radar = SimulatedRadar(the_scene, cfg.radar, start_s=radar_start_s, seed=sim.seed)
         log.info(
             "simulated radar scene=%s night=%s speed=%gx bins=%d",
             sim.scene,
@@ -228,8 +244,12 @@ def run_daemon(
         )
     speaker = _speaker(cfg, board, clock)
     light = light_from_config(cfg.light, clock)
+    bedroom = BedroomNight(tz=tz)
+    if cfg.radar.type == "simulated" and the_scene.light is not None:
+        # The simulated sleeper's lamp and lights-out, so that sleep intent sees them.
+        bedroom = BedroomNight(tz=tz, light=the_scene.light.lux_at, light_origin_s=radar_start_s)
     environment = open_environment(
-        cfg.environment, simulated=not board.is_pi, clock=clock.now, night=BedroomNight(tz=tz)
+        cfg.environment, simulated=not board.is_pi, clock=clock.now, night=bedroom
     )
     directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
     store = _open_store(directory / STORE_FILE)

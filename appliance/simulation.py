@@ -147,6 +147,14 @@ class PreparedNight:
     start_s: float
 
 
+def _bedroom(prep: PreparedNight) -> BedroomNight:
+    """The simulated bedroom: the scene's own light (lamp, TV, lights out) where it has one."""
+    light = prep.scene.light
+    if light is None:
+        return BedroomNight(tz=prep.tz)
+    return BedroomNight(tz=prep.tz, light=light.lux_at, light_origin_s=prep.start_s)
+
+
 def prepare_night(
     cfg: Config,
     *,
@@ -218,7 +226,7 @@ def simulate_night(
                     prep.cfg.environment,
                     simulated=True,
                     clock=clock.now,
-                    night=BedroomNight(tz=prep.tz),
+                    night=_bedroom(prep),
                 ),
                 light=light_from_config(prep.cfg.light, clock),
             )

@@ -141,7 +141,9 @@ class LightController:
         Returns:
             The new manual mode.
         """
-        self.set_mode("reading" if self._status.mode == "off" else "off")
+        # The manual mode counts at once, before the next `update` has shown it.
+        lit = self._manual != "off" or self._status.mode != "off"
+        self.set_mode("off" if lit else "reading")
         return self._manual
 
     # -- the tick -----------------------------------------------------------------------------

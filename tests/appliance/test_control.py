@@ -231,3 +231,55 @@ def test_controller_reports_the_last_nights(tmp_path: Path, stager: Stager) -> N
         json.dumps(rep)
         assert rep == ctl.night(n["session_id"])
     assert datetime.fromtimestamp(n["started_s"], UTC).year >= 2023
+
+
+# -- the button -------------------------------------------------------------------------------
+
+
+def test_button_presses_snooze_dismiss_toggle_the_light_and_standby(
+    tmp_path: Path, stager: Stager
+) -> None:
+    from appliance.config import LightConfig
+    from appliance.runtime import light_from_config
+    from hardware.buttons import ButtonEvent
+
+    clock = VirtualClock(SET_S - 3600.0)  # before the sunrise
+    sinks: list[object] = []
+    with Store.open(tmp_path / "s.sqlite") as store:
+        d, speaker = _daemon(
+            _cfg(time="07:00", window_min=0.0),
+            clock,
+            FakeRadar(None),
+            store,
+            stager,
+            tz=BERLIN,
+            finite_source=False,
+        )
+        d.light = light_from_config(LightConfig(), clock)
+        d._button_factory = lambda sink: sinks.append(sink) or object()
+
+        async def go() -> None:
+            task = asyncio.create_task(d.run())
+            await _settle(50)
+            (press,) = sinks
+            press(ButtonEvent("short", clock.now(), 0.2))  # not ringing: the reading light
+            await _settle(50)
+            assert d.snapshot()["light"]["mode"] == "reading"
+            press(ButtonEvent("short", clock.now(), 0.2))  # and off again
+            await _settle(50)
+            assert d.snapshot()["light"]["mode"] == "off"
+            await clock.run_until(SET_S + 2.0)
+            assert speaker.plays  # ringing
+            press(ButtonEvent("short", clock.now(), 0.2))  # snooze
+            await _settle(50)
+            assert d.alarm.alarm is not None and d.alarm.alarm.state == "snoozed"
+            press(ButtonEvent("long", clock.now(), 2.0))  # dismiss
+            await _settle(50)
+            assert d.alarm.alarm is None or d.alarm.alarm.state == "dismissed"
+            press(ButtonEvent("long", clock.now(), 2.0))  # not ringing: standby
+            await _settle(50)
+            assert d.standby and store.setting("standby") is True
+            d.stop()
+            await asyncio.wait_for(task, 10.0)
+
+        asyncio.run(go())
