@@ -408,6 +408,22 @@ class Daemon:
             self._on_environment(r)
             await self.clock.sleep(mon.interval_s)
 
+    def _room_lux(self) -> float | None:
+        """The bedroom's own light for sleep intent: the sensor minus what our ring emits.
+
+        The sunrise (or the reading light) must not look like the user's lamp: while the ring
+        is lit, its estimated contribution at the sensor is taken off; when the ring outshines
+        the room so much that nothing reliable is left, the input pauses (None).
+        """
+        lux = self.status.environment.get("illuminance_lux")
+        if lux is None or self.light is None:
+            return lux
+        emitted = self.light.emitted_lux_estimate
+        if emitted <= 0.0:
+            return lux
+        rest = lux - emitted
+        return rest if rest > 0.5 * lux else None
+
     def _on_environment(self, r: EnvironmentReading) -> None:
         values = {
             "temperature_c": r.temperature_c,
@@ -415,6 +431,12 @@ class Daemon:
             "illuminance_lux": r.lux,
         }
         self.status.environment = values
+        log.info(
+            "environment temperature=%s humidity=%s light=%s",
+            "-" if r.temperature_c is None else f"{r.temperature_c:.1f} °C",
+            "-" if r.humidity_pct is None else f"{r.humidity_pct:.0f} %",
+            "-" if r.lux is None else f"{r.lux:.2f} lx",
+        )
         for h in r.health:
             self.health.set(f"{h.role}:{h.sensor}", h.state, h.last_error or "")
         self.bus.publish("environment", r.t_s, {**values, "pressure_hpa": r.pressure_hpa})
@@ -515,7 +537,7 @@ class Daemon:
             elif (wait := t_last - self.clock.now()) > 0:
                 # A simulated source renders ahead of time: deliver its frames at the clock's pace.
                 await self.clock.sleep(wait)
-            out = self.pipeline.update(frames, self.status.environment.get("illuminance_lux"))
+            out = self.pipeline.update(frames, self._room_lux())
             for sec in out.seconds:
                 self._on_second(sec)
                 self.alarm.feed_second(sec)
@@ -564,6 +586,8 @@ class Daemon:
                 "distance_m": None if u is None else round(u.distance_m, 3),
                 "movement": None if u is None else u.movement,
                 "others": sec.others,
+                # On-device display only (API, TUI); the MQTT bridge never forwards it.
+                "waveform_mm": list(sec.resp_waveform_mm),
             },
         )
 

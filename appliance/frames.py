@@ -213,6 +213,8 @@ class TrackedSecond:
             `user` is None.
         beat_intervals_s: The user's beat-to-beat intervals closed this second, seconds (empty
             when the heartbeat is not resolved or the beats are someone else's).
+        resp_waveform_mm: The user's breathing displacement this second at 10 Hz, mm (empty
+            when it is someone else's). For the device's own display: it never leaves it.
     """
 
     t_s: float
@@ -222,6 +224,7 @@ class TrackedSecond:
     attribution: str = "user"
     user_confidence: float = 1.0
     beat_intervals_s: tuple[float, ...] = ()
+    resp_waveform_mm: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,17 +33,15 @@ class PipelineOutput:
 
 
 _SAME_TARGET_M = 0.15
-"""The DSP's beats come from its strongest target: they are the user's if it is the user's bin."""
+"""The DSP's waveform and beats come from its strongest target: the user's if it is the user's
+bin."""
 
 
-def _user_beats(sec: RadarSecond, tracked: TrackedSecond) -> tuple[float, ...] | None:
-    """The beat-to-beat intervals of this second if they are the user's (HRV features)."""
+def _is_users(sec: RadarSecond, tracked: TrackedSecond) -> bool:
+    """Whether the DSP's strongest target (its waveform and beats) is the tracked user."""
     u = tracked.user
-    if u is None or not sec.beat_intervals_s:
-        return None
-    if not abs(u.distance_m - sec.waveform_distance_m) <= _SAME_TARGET_M:
-        return None  # the partner's heart, or NaN: not the user's
-    return sec.beat_intervals_s
+    # NaN (no waveform) or another bin (the partner's chest) is not the user's.
+    return u is not None and abs(u.distance_m - sec.waveform_distance_m) <= _SAME_TARGET_M
 
 
 class Pipeline:
@@ -89,8 +87,12 @@ class Pipeline:
         feats: list[EpochFeatures] = []
         for sec in self.dsp.update(frames):
             tracked = self.tracker.update(sec, self.presence.update(sec))
-            if beats := _user_beats(sec, tracked):
-                tracked = replace(tracked, beat_intervals_s=beats)
+            if _is_users(sec, tracked):
+                tracked = replace(
+                    tracked,
+                    beat_intervals_s=sec.beat_intervals_s,
+                    resp_waveform_mm=tuple(round(float(v), 3) for v in sec.resp_waveform_mm),
+                )
             seconds.append(tracked)
             feats.extend(self.epochs.update(tracked, rr_s=tracked.beat_intervals_s or None))
         if lux is not None:

@@ -83,7 +83,7 @@ class ApplianceApp(App[None]):
     connected: reactive[bool] = reactive(False)
     link_text: reactive[str] = reactive("connecting…")
     breath: reactive[tuple[float, ...]] = reactive(())
-    """The last minute of breath rates, per second (a respiration trace needs `waveform_mm`)."""
+    """The last minute's respiration trace (10-Hz displacement, mm), or breath rates per second."""
 
     def __init__(
         self,
@@ -102,6 +102,7 @@ class ApplianceApp(App[None]):
         self.retry_s = retry_s
         self.link = DaemonLink(socket_path)
         self._breath: deque[float] = deque(maxlen=BREATH_POINTS)
+        self._wave: deque[float] = deque(maxlen=600)  # 1 min at 10 Hz
         self.polls = 0
         """Status polls answered (tests wait on it)."""
 
@@ -155,14 +156,19 @@ class ApplianceApp(App[None]):
     def on_bus_event(self, msg: dict[str, Any]) -> None:
         """Take one bus event (`{"event", "t_s", "data"}`).
 
-        Hook: when the `second` topic carries `waveform_mm` (10-Hz chest displacement), the
-        Now screen can draw the real respiration trace from it; until then it draws the breath
-        rate per second.
+        The `second` topic's `waveform_mm` (the user's 10-Hz chest displacement) is the Now
+        screen's respiration trace; without one (nobody seen) the breath rate per second is.
         """
         if msg.get("event") != "second":
             return
         data = msg.get("data") or {}
         rate = data.get("breath_rate")
+        wave = data.get("waveform_mm")
+        if isinstance(wave, list) and wave:
+            # The real trace: the chest's 10-Hz displacement over the last minute.
+            self._wave.extend(float(v) for v in wave if isinstance(v, int | float))
+            self.breath = tuple(self._wave)
+            return
         self._breath.append(float(rate) if isinstance(rate, int | float) else 0.0)
         self.breath = tuple(self._breath)
 

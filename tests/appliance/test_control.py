@@ -92,6 +92,10 @@ def test_a_night_reaches_the_bus_seconds_epochs_events_and_the_summary(
         by_topic.setdefault(m.topic, []).append(dict(m.data))
     assert 290 <= len(by_topic["second"]) <= 300
     assert any(s["presence"] and s["breath_rate"] for s in by_topic["second"])
+    # The user's 10-Hz breathing trace, for the device's own display.
+    waves = [s["waveform_mm"] for s in by_topic["second"] if s["waveform_mm"]]
+    assert len(waves) > 100 and all(len(w) == 10 for w in waves)
+    assert max(max(w) - min(w) for w in waves) > 0.5  # a chest moving by millimetres
     assert by_topic["second"][-1]["presence"] is False
     assert len(by_topic["epoch"]) >= 8
     assert {e["stage"] for e in by_topic["epoch"]} <= {

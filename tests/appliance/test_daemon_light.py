@@ -71,3 +71,28 @@ def test_the_sunrise_rises_to_the_set_time_and_goes_out_when_the_alarm_is_stoppe
     assert r > g > b > 0
     # Stopped: the ring is dark afterwards.
     assert not ring.frames[-1][1].any()
+
+
+def test_the_rings_own_light_does_not_count_as_the_users_lamp(
+    tmp_path: Path, stager: Stager
+) -> None:
+    clock = VirtualClock(SET_S - 600.0)  # inside the sunrise
+    light = light_from_config(LightConfig(sunrise_min=30.0), clock)
+    assert light is not None
+    with Store.open(tmp_path / "s.sqlite") as store:
+        radar = FakeRadar(synthetic.frames(60.0, people=(), t0_s=clock.now()))
+        d, _ = _daemon(_cfg(time="07:00"), clock, radar, store, stager, tz=BERLIN)
+        d.light = light
+        light.arm_sunrise(SET_S)
+        light.update(clock.now())
+        emitted = light.emitted_lux_estimate
+        assert emitted > 0.0
+        d.status.environment["illuminance_lux"] = 0.01 + emitted  # a dark room, lit by the ring
+        assert d._room_lux() is None
+        d.status.environment["illuminance_lux"] = 200.0 + emitted  # the user's lamp is on
+        assert d._room_lux() == pytest.approx(200.0)
+        light.set_mode("off")
+        light.cancel_sunrise()
+        light.update(clock.now())
+        d.status.environment["illuminance_lux"] = 3.0
+        assert d._room_lux() == 3.0

@@ -39,7 +39,7 @@ class NowScreen(Page):
         yield Digits("--:--", id="clock")
         yield Static("", id="alarm")
         yield Static("", id="person")
-        yield Static("breath rate, last minute", id="trace-label", classes="dim")
+        yield Static("breathing, last minute", id="trace-label", classes="dim")
         yield Sparkline([], id="trace")
         yield Static("", id="room")
 
@@ -81,5 +81,5 @@ class NowScreen(Page):
     def _trace(self, points: tuple[float, ...]) -> None:
         self.query_one("#trace", Sparkline).data = list(points)
         self.query_one("#trace-label", Static).update(
-            "breath rate, last minute" if points else "breath rate, last minute: no live data"
+            "breathing, last minute" if points else "breathing, last minute: no live data"
         )
