@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import synthetic
@@ -120,11 +121,19 @@ def test_beat_intervals_give_hrv_features():
     assert _rr_night(slow)[-1]["rr_lf_hf_log"] > 2.0
 
 
-def test_without_beat_intervals_the_hrv_features_are_missing():
+def test_the_radar_beats_reach_the_hrv_features_and_none_leave_them_missing():
+    # Through the pipeline: the DSP's beat intervals of the user's bin.
     feats = _features(synthetic.frames(180.0))
     v = dict(zip(FEATURE_NAMES, feats[-1].values, strict=True))
-    assert all(math.isnan(v[k]) for k in ("rr_sdnn_ms", "rr_rmssd_ms", "rr_dfa_a1"))
+    assert all(math.isfinite(v[k]) for k in ("rr_sdnn_ms", "rr_rmssd_ms"))
     assert math.isfinite(v["hr_br_ratio"]) and abs(v["hr_br_ratio"] - 62.0 / 15.0) < 0.5
+    # Without any beat interval (the heartbeat not resolved), the HRV features are missing.
+    b = EpochBuilder(20.0)
+    out = []
+    for sec in Pipeline(Config(), None).features(synthetic.frames(180.0))[0]:
+        out += b.update(replace(sec, beat_intervals_s=()))
+    w = dict(zip(FEATURE_NAMES, out[-1].values, strict=True))
+    assert all(math.isnan(w[k]) for k in ("rr_sdnn_ms", "rr_rmssd_ms", "rr_dfa_a1"))
 
 
 def test_night_context_looks_ahead_but_keeps_the_live_features():
