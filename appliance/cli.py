@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -566,38 +566,34 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     return 0
 
 
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _cmd_run,
+    "simulate": _cmd_simulate,
+    "report": _cmd_report,
+    "record": _cmd_record,
+    "replay": _cmd_replay,
+    "eval": _cmd_eval,
+    "alarm": _cmd_alarm,
+    "status": _cmd_status,
+    "standby": _cmd_standby,
+    "light": _cmd_light,
+    "dismiss": _cmd_simple,
+    "snooze": _cmd_simple,
+    "tui": _cmd_tui,
+    "calibrate": _cmd_calibrate,
+}
+"""Each subcommand's function (`config` has subcommands of its own)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `appliance` command; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
     _setup_logging("INFO" if args.command == "run" else "WARNING", args.verbose)
     try:
-        if args.command == "run":
-            return _cmd_run(args)
-        if args.command == "simulate":
-            return _cmd_simulate(args)
-        if args.command == "report":
-            return _cmd_report(args)
-        if args.command == "record":
-            return _cmd_record(args)
-        if args.command == "replay":
-            return _cmd_replay(args)
-        if args.command == "eval":
-            return _cmd_eval(args)
-        if args.command == "alarm":
-            return _cmd_alarm(args)
-        if args.command == "status":
-            return _cmd_status(args)
-        if args.command == "standby":
-            return _cmd_standby(args)
-        if args.command == "light":
-            return _cmd_light(args)
-        if args.command in ("dismiss", "snooze"):
-            return _cmd_simple(args)
-        if args.command == "tui":
-            return _cmd_tui(args)
-        if args.command == "calibrate":
-            return _cmd_calibrate(args)
+        command = _COMMANDS.get(args.command)
+        if command is not None:
+            return command(args)
         if args.command == "config":
             if args.config_command == "check":
                 return _cmd_config_check(args)
