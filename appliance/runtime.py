@@ -251,6 +251,9 @@ def run_daemon(
     environment = open_environment(
         cfg.environment, simulated=not board.is_pi, clock=clock.now, night=bedroom
     )
+    for sensor in environment.sensors if environment is not None else ():
+        twin = " (simulated)" if not board.is_pi else ""
+        log.info("device %s: %s at 0x%02x%s", sensor.role, sensor.name, sensor.address, twin)
     directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
     store = _open_store(directory / STORE_FILE)
     socket_path = Path(cfg.api.socket_path) if cfg.api.socket_path else default_socket_path()
