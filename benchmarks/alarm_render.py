@@ -56,8 +56,11 @@ class RenderedNight:
 
 
 def _key(path: Path, scene: str, model: Path) -> str:
+    from models.dataset import seconds_version  # the DSP/tracking code: a change re-renders
+
     h = hashlib.sha256()
-    for part in (path.read_bytes(), model.read_bytes(), scene.encode(), _VERSION.encode()):
+    code = (_VERSION + seconds_version()).encode()
+    for part in (path.read_bytes(), model.read_bytes(), scene.encode(), code):
         h.update(hashlib.sha256(part).digest())
     return h.hexdigest()[:16]
 

@@ -163,6 +163,11 @@ def test_config_check_of_an_empty_file_gives_the_defaults(
         ('timezone = "Mars/Olympus"\n', "timezone: unknown time zone 'Mars/Olympus'"),
         ('timezone = "../../etc/passwd"\n', "timezone"),
         ('timezone = "/etc/localtime"\n', "timezone"),
+        ('[light]\ntype = "ws281x"\ngpio_pin = 17\n', "light.gpio_pin"),
+        ("[buttons]\npin = 18\n[speaker]\nbuzzer_pin = 18\n", "GPIO 18"),
+        ('[mqtt]\nenabled = true\npassword = "x"\n', "mqtt"),
+        ("[environment]\ninterval_s = 600\nstuck_after_s = 600\n", "environment"),
+        ('[radar]\ntype = "a121"\na121_port = 70000\n', "radar.a121_port"),
     ],
     ids=[
         "unknown-key",
@@ -178,6 +183,11 @@ def test_config_check_of_an_empty_file_gives_the_defaults(
         "bad-zone",
         "zone-path-escape",
         "zone-absolute-path",
+        "bad-ws281x-pin",
+        "pin-clash",
+        "password-without-user",
+        "stuck-shorter-than-intervals",
+        "port-out-of-range",
     ],
 )
 def test_config_check_rejects_a_bad_file_with_one_line(
