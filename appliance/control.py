@@ -20,6 +20,19 @@ if TYPE_CHECKING:
 
 __all__ = ["LIGHT_MODES", "SMART_WINDOW_MAX_MIN", "CommandError", "Controller"]
 
+STATUS_FIELDS: tuple[str, ...] = (
+    "presence",
+    "session",
+    "stage",
+    "breath_rate",
+    "heart_rate",
+    "environment",
+    "next_alarm",
+    "standby",
+    "devices",
+)
+"""The fields `status` always answers (docs/API.md; `appliance status --json`)."""
+
 LIGHT_MODES: tuple[str, ...] = ("off", "reading", "night")
 """The light's user modes (the sunrise is the alarm's, not a mode)."""
 SMART_WINDOW_MAX_MIN = 45.0

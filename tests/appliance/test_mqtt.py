@@ -83,8 +83,9 @@ class Broker:
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "mosquitto exited at start"
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
             ):
                 return
             time.sleep(0.02)
@@ -282,8 +283,10 @@ def test_discovery_commands_and_bad_payloads_against_a_real_broker(
             # device, availability.
             async with watching(broker) as late:
                 await late.until(
-                    lambda: len({t for t, _, r in late.messages if r and "/config" in t})
-                    >= len(ENTITIES),
+                    lambda: (
+                        len({t for t, _, r in late.messages if r and "/config" in t})
+                        >= len(ENTITIES)
+                    ),
                     "retained discovery",
                 )
                 await late.until(lambda: _state("light") in late.latest, "retained states")
@@ -386,8 +389,10 @@ def test_discovery_commands_and_bad_payloads_against_a_real_broker(
             await clock.run_until(clock.now() + 2.0)
             await w.until(lambda: d.alarm.next_ring_s == T0 + 60.0, "re-armed")
             await clock.run_until(T0 + 62.0)
-            await w.until(lambda: any("alarm_alert_start" in p for p in w.seen("appliance/event")),
-                          "ringing event")
+            await w.until(
+                lambda: any("alarm_alert_start" in p for p in w.seen("appliance/event")),
+                "ringing event",
+            )
             await w.publish(_set("dismiss"), "PRESS")
             await w.until(
                 lambda: any("alarm_alert_dismiss" in p for p in w.seen("appliance/event")),
@@ -403,8 +408,10 @@ def test_discovery_commands_and_bad_payloads_against_a_real_broker(
             n_configs = sum(1 for t, _, _ in w.messages if t.endswith("/config"))
             await w.publish("homeassistant/status", "online")
             await w.until(
-                lambda: sum(1 for t, _, _ in w.messages if t.endswith("/config"))
-                >= n_configs + len(ENTITIES),
+                lambda: (
+                    sum(1 for t, _, _ in w.messages if t.endswith("/config"))
+                    >= n_configs + len(ENTITIES)
+                ),
                 "re-published discovery",
             )
             d.stop()
@@ -562,9 +569,7 @@ def test_username_and_password_and_a_wrong_password_costs_only_mqtt(
 # -- LWT: `appliance run` killed ---------------------------------------------------------------
 
 
-def test_a_killed_daemon_goes_offline_through_its_last_will(
-    broker: Broker, tmp_path: Path
-) -> None:
+def test_a_killed_daemon_goes_offline_through_its_last_will(broker: Broker, tmp_path: Path) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text(
         f'[simulator]\nscene = "empty-room"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'

@@ -88,9 +88,7 @@ def test_gpio_button_long_press_fires_while_held(factory: MockFactory) -> None:
         got.set()
 
     # gpiozero times the hold itself (a real 50 ms here); the wait only bounds a stuck test
-    btn = GpioButton(
-        on_event, clock, pin=17, long_press_s=0.05, bounce_s=None, pin_factory=factory
-    )
+    btn = GpioButton(on_event, clock, pin=17, long_press_s=0.05, bounce_s=None, pin_factory=factory)
     pin = factory.pin(17)
     pin.drive_low()
     clock.t_s = 1002.0

@@ -181,9 +181,7 @@ def _fake_ws281x() -> tuple[types.SimpleNamespace, list[_FakeStrip]]:
         strips.append(_FakeStrip(*args))
         return strips[-1]
 
-    module = types.SimpleNamespace(
-        PixelStrip=make, Color=lambda r, g, b: (r << 16) | (g << 8) | b
-    )
+    module = types.SimpleNamespace(PixelStrip=make, Color=lambda r, g, b: (r << 16) | (g << 8) | b)
     return module, strips
 
 

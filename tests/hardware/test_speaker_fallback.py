@@ -214,9 +214,7 @@ def test_fallback_check_picks_the_first_working_output() -> None:
     assert not FallbackSpeaker([SimulatedSpeaker(fail_checks=True)]).check().ok
 
 
-def test_alsa_to_alsa_to_buzzer_chain(
-    aplay_present: None, tmp_path: Path, factory: Any
-) -> None:
+def test_alsa_to_alsa_to_buzzer_chain(aplay_present: None, tmp_path: Path, factory: Any) -> None:
     def broken(args: list[str], **kwargs: Any) -> FakeProc:
         raise OSError(19, "No such device")
 
@@ -245,8 +243,15 @@ def test_alsa_to_alsa_to_buzzer_chain(
 
 def test_speaker_from_config() -> None:
     cfg = parse_config(
-        {"speaker": {"device": "hw:0", "fallback_device": "hw:1", "buzzer_pin": 13,
-                     "volume_ramp_s": 90.0, "sound": "bowl"}}
+        {
+            "speaker": {
+                "device": "hw:0",
+                "fallback_device": "hw:1",
+                "buzzer_pin": 13,
+                "volume_ramp_s": 90.0,
+                "sound": "bowl",
+            }
+        }
     ).speaker
     sim = speaker_from_config(cfg, simulated=True)
     assert isinstance(sim, SimulatedSpeaker) and sim.sound == "bowl"

@@ -30,8 +30,12 @@ START_S = SET_S - DUR_S
 def test_planckian_locus_matches_published_chromaticities() -> None:
     # CIE 1931 xy of a blackbody (CIE 15:2004 tables, rounded): 2000 K, 2856 K (illuminant A),
     # 4000 K, 6504 K.
-    for t_k, x, y in [(2000, 0.5267, 0.4133), (2856, 0.4476, 0.4074), (4000, 0.3805, 0.3768),
-                      (6504, 0.3135, 0.3237)]:
+    for t_k, x, y in [
+        (2000, 0.5267, 0.4133),
+        (2856, 0.4476, 0.4074),
+        (4000, 0.3805, 0.3768),
+        (6504, 0.3135, 0.3237),
+    ]:
         got = cct_to_xy(t_k)
         assert got[0] == pytest.approx(x, abs=2e-3)
         assert got[1] == pytest.approx(y, abs=2e-3)
