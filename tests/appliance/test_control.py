@@ -276,3 +276,44 @@ def test_button_presses_snooze_dismiss_toggle_the_light_and_standby(
             await asyncio.wait_for(task, 10.0)
 
         asyncio.run(go())
+
+
+# -- a store that fails (disk full, read-only) --------------------------------------------------
+
+
+def test_a_failing_store_costs_data_not_sensing_or_the_alarm_and_recovers(
+    tmp_path: Path, stager: Stager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.errors import StoreError
+
+    fr = synthetic.frames(600.0, t0_s=SET_S - 400.0)
+    clock = VirtualClock(SET_S - 400.0)
+    full = {"on": True}
+    health: list[str] = []
+    with Store.open(tmp_path / "s.sqlite") as store:
+
+        def on_read(k: int) -> None:
+            if k == 35:  # 340 s in: the disk has been full since the start
+                health.append(str(d.snapshot()["devices"]["store"]["status"]))
+                full["on"] = False  # space is back
+
+        radar = FakeRadar(fr, on_read=on_read)
+        d, speaker = _daemon(
+            _cfg(time="07:00", window_min=0.0), clock, radar, store, stager, tz=BERLIN
+        )
+        real_add_epoch = store.add_epoch
+
+        def add_epoch(*args: object, **kwargs: object) -> None:
+            if full["on"]:
+                raise StoreError("database or disk is full")
+            real_add_epoch(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store, "add_epoch", add_epoch)
+        seconds = d.bus.subscribe(["second"], maxsize=10_000)
+        asyncio.run(asyncio.wait_for(d.run(), timeout=60.0))
+        assert health == ["unavailable"]
+        assert d.snapshot()["devices"]["store"]["status"] == "ok"
+        assert speaker.plays and speaker.plays[0] == pytest.approx(SET_S, abs=1.0)
+        assert len(list(iter(seconds.get_nowait, None))) >= 590  # sensing went on throughout
+        (s,) = store.sessions()
+        assert len(store.epochs(s.id)) >= 5  # the epochs after the recovery are kept
