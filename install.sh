@@ -48,8 +48,10 @@ need_root() {
 systemd_up() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
 pkg_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 
+# The board's name; APPLIANCE_DEVICE_MODEL names another file (the tests pretend a board).
+model_file="${APPLIANCE_DEVICE_MODEL:-/proc/device-tree/model}"
 model=""
-[ -r /proc/device-tree/model ] && model="$(tr -d '\0' < /proc/device-tree/model)"
+[ -r "$model_file" ] && model="$(tr -d '\0' < "$model_file")"
 is_pi=0
 if [ "$force_pi" = 1 ] || [[ "$model" == "Raspberry Pi"* ]]; then is_pi=1; fi
 

@@ -246,15 +246,21 @@ def test_systemd_analyze_verify_does_catch_a_bad_directive(tmp_path: Path) -> No
 @needs_analyze
 def test_security_exposure_is_low_and_reported_in_the_docs(tmp_path: Path) -> None:
     d = _verifiable_copy(tmp_path)
+    doc = (REPO / "docs" / "SERVICE.md").read_text(encoding="utf-8")
+    quoted = re.search(r"exposure level for appliance\.service: (\d+\.\d)", doc)
+    assert quoted, "docs/SERVICE.md must quote the exposure level"
+    assert float(quoted.group(1)) <= 2.0  # systemd calls < 2.0 "OK"; a plain service is 9.6
     r = _analyze("security", "--offline=yes", "./appliance.service", cwd=d)
     if r.returncode != 0 and "offline" in r.stderr:
-        pytest.skip(f"this systemd-analyze has no offline security check: {r.stderr.strip()}")
+        # An older systemd-analyze cannot score a unit file offline: the hardening the figure
+        # stands for must at least all be in the unit.
+        unit = (d / "appliance.service").read_text(encoding="utf-8")
+        for directive in ("ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes"):
+            assert directive in unit
+        return
     m = re.search(r"Overall exposure level for appliance\.service: (\d+\.\d)", r.stdout)
     assert m, r.stdout + r.stderr
-    level = float(m.group(1))
-    assert level <= 2.0  # systemd calls < 2.0 "OK"; a plain service is 9.6 "UNSAFE"
-    doc = (REPO / "docs" / "SERVICE.md").read_text(encoding="utf-8")
-    assert f"exposure level for appliance.service: {level:.1f}" in doc
+    assert m.group(1) == quoted.group(1)  # the docs quote what systemd measures
 
 
 # -- the shipped default config ----------------------------------------------------------------
