@@ -373,18 +373,13 @@ class Daemon:
 
     # -- the light -----------------------------------------------------------------------------
     async def _light_task(self) -> None:
-        """Play the sunrise of the next alarm, and the reading / night light the user chose."""
+        """Show the light: the sunrise the alarm arms (`_on_alarm_armed`), the user's modes."""
         light = self.light
         if light is None:
             return
         virtual = isinstance(self.clock, VirtualClock)
-        armed: float | None = None
         try:
             while not self._stop.is_set():
-                ring_s = self.alarm.next_ring_s
-                if ring_s is not None and ring_s != armed:
-                    light.arm_sunrise(ring_s)  # ends at the set time, even if a smart ring is early
-                    armed = ring_s
                 st = light.update(self.clock.now())
                 self.health.set(
                     "light", "ok" if st.health.ok else "failing", st.health.last_error or ""
@@ -685,6 +680,12 @@ class Daemon:
             self.status.session_id = None
 
     def _on_alarm_armed(self, set_s: float | None) -> None:
+        if self.light is not None:
+            # The sunrise ends at the set time, even when a smart ring comes earlier.
+            if set_s is None:
+                self.light.cancel_sunrise()
+            else:
+                self.light.arm_sunrise(set_s)
         self.bus.publish("alarm", self.clock.now(), {"next_alarm_s": set_s})
 
     def _on_alarm_event(self, ev: SessionEvent) -> None:

@@ -212,9 +212,7 @@ class LightController:
             self._ring.show(frame)
             self._last_sent = frame
         level = float(relative_luminance(want / FULL_SCALE).mean())
-        self._status = LightStatus(
-            now_s, mode, level, level * s.full_scale_lux, self._ring.health
-        )
+        self._status = LightStatus(now_s, mode, level, level * s.full_scale_lux, self._ring.health)
         return self._status
 
     def close(self) -> None:

@@ -154,6 +154,17 @@ class _Reporting:
             log.info("%s writes again after %d failures", self._name, self._health.write_failures)
             self._health = RingHealth(True, self._health.write_failures, self._health.last_error)
 
+    _n: int
+    """Number of LEDs (set by each ring)."""
+
+    def show(self, frame: Frame) -> None:
+        """Show `frame` (each ring writes it its own way)."""
+        raise NotImplementedError
+
+    def off(self) -> None:
+        """Show all LEDs off."""
+        self.show(np.zeros((self._n, 3), dtype=np.uint8))
+
 
 class SimulatedRing(_Reporting):
     """The twin: records every frame shown, with the clock's time.
@@ -198,10 +209,6 @@ class SimulatedRing(_Reporting):
             return
         self.frames.append((self._clock.now(), f.copy()))
         self._succeeded()
-
-    def off(self) -> None:
-        """Record an all-off frame."""
-        self.show(np.zeros((self._n, 3), dtype=np.uint8))
 
     def close(self) -> None:
         """Record an all-off frame and mark the ring closed."""
@@ -269,10 +276,6 @@ class SpiRing(_Reporting):
             self._failed(e)
         else:
             self._succeeded()
-
-    def off(self) -> None:
-        """Write an all-off frame."""
-        self.show(np.zeros((self._n, 3), dtype=np.uint8))
 
     def close(self) -> None:
         """Turn the LEDs off and close the SPI device."""
@@ -358,10 +361,6 @@ class Ws281xRing(_Reporting):
             self._failed(e)
         else:
             self._succeeded()
-
-    def off(self) -> None:
-        """Send an all-off frame."""
-        self.show(np.zeros((self._n, 3), dtype=np.uint8))
 
     def close(self) -> None:
         """Turn the LEDs off and free the DMA buffers."""

@@ -39,11 +39,19 @@ def _bell(t: Signal, f0_hz: float, start_s: float) -> Signal:
     out = np.zeros_like(t)
     tt = t - start_s
     on = tt >= 0
-    for ratio, amp, decay_s in ((1.0, 1.0, 1.2), (2.0, 0.4, 0.6), (2.76, 0.25, 0.35),
-                                (5.4, 0.1, 0.15)):
+    for ratio, amp, decay_s in (
+        (1.0, 1.0, 1.2),
+        (2.0, 0.4, 0.6),
+        (2.76, 0.25, 0.35),
+        (5.4, 0.1, 0.15),
+    ):
         attack = np.clip(tt / 0.004, 0.0, 1.0)
-        out += on * amp * attack * np.exp(-np.clip(tt, 0, None) / decay_s) * np.sin(
-            2 * np.pi * f0_hz * ratio * tt
+        out += (
+            on
+            * amp
+            * attack
+            * np.exp(-np.clip(tt, 0, None) / decay_s)
+            * np.sin(2 * np.pi * f0_hz * ratio * tt)
         )
     return out
 
