@@ -270,8 +270,8 @@ class SessionTracker:
         """Carry on with a session a previous run of the daemon left open (its stored epochs).
 
         The time the daemon was down is a gap: it shows as ABSENT in the hypnogram, and the
-        session continues instead of a second night starting. The stored epochs carry no light
-        level, so their intent scores rest on the body alone.
+        session continues instead of a second night starting. The stored epochs carry the light
+        level they were scored with, so their intent scores are the ones the first run had.
         """
         self._pending.clear()
         self._absent.clear()

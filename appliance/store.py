@@ -220,6 +220,8 @@ class EpochRow:
         movement: Mean movement energy, mm/s; NaN if it was not finite.
         presence_confidence: Mean presence confidence, [0, 1]; NaN if it was not finite.
         present_fraction: Share of the epoch with the user seen, [0, 1]; NaN if not finite.
+        illuminance_lux: Bedroom light level the epoch was scored with, lx, or None.
+        other_fraction: Share of its seconds that were someone else's in the user's zone, [0, 1].
     """
 
     session_id: int
@@ -235,6 +237,8 @@ class EpochRow:
     movement: float
     presence_confidence: float
     present_fraction: float
+    illuminance_lux: float | None = None
+    other_fraction: float = 0.0
 
     def to_staged(self, feature_names: Sequence[str]) -> StagedEpoch:
         """The `StagedEpoch` this row was written from (features in `feature_names` order)."""
@@ -245,6 +249,8 @@ class EpochRow:
             index=self.idx,
             present_fraction=self.present_fraction,
             values=tuple(float(self.features.get(n, nan)) for n in feature_names),
+            other_fraction=self.other_fraction,
+            illuminance_lux=self.illuminance_lux,
             breath_rate_bpm=self.breath_rate_bpm,
             heart_rate_bpm=self.heart_rate_bpm,
             distance_m=self.distance_m,
@@ -370,6 +376,44 @@ def _jsonable(value: Any) -> Any:
 def _dumps(value: Any) -> str:
     """Encode `value` as strict, compact JSON (see `_jsonable`)."""
     return json.dumps(_jsonable(value), allow_nan=False, separators=(",", ":"))
+
+
+_LUX_KEY = "illuminance_lux"
+_OTHER_KEY = "other_fraction"
+"""Epoch values kept beside the stager's features (not features: the session needs them to resume
+its intent scores and its count of epochs that were someone else's)."""
+
+
+def _feature_json(names: Sequence[str], f: EpochFeatures) -> dict[str, float | None]:
+    """The `features` column of an epoch: its stager features, then `_LUX_KEY` and `_OTHER_KEY`."""
+    out = {n: _real(v) for n, v in zip(names, f.values, strict=True)}
+    out[_LUX_KEY] = _real(f.illuminance_lux)
+    out[_OTHER_KEY] = _real(f.other_fraction)
+    return out
+
+
+def _epoch_row(r: tuple[Any, ...]) -> EpochRow:
+    """An `epochs` table row as an `EpochRow` (the extra keys of `_feature_json` as attributes)."""
+    features = {k: _nan_if_none(v) for k, v in json.loads(r[6]).items()}
+    lux = _real(features.pop(_LUX_KEY, None))
+    other = _real(features.pop(_OTHER_KEY, None))
+    return EpochRow(
+        session_id=int(r[0]),
+        idx=int(r[1]),
+        t_s=float(r[2]),
+        stage=int(r[3]),
+        confidence=_nan_if_none(r[4]),
+        probs=tuple(_nan_if_none(p) for p in json.loads(r[5])),
+        features=features,
+        breath_rate_bpm=r[7],
+        heart_rate_bpm=r[8],
+        distance_m=r[9],
+        movement=_nan_if_none(r[10]),
+        presence_confidence=_nan_if_none(r[11]),
+        present_fraction=_nan_if_none(r[12]),
+        illuminance_lux=lux,
+        other_fraction=0.0 if other is None else other,
+    )
 
 
 def _real(value: float | None) -> float | None:
@@ -608,7 +652,7 @@ class Store:
             int(epoch.stage),
             _real(epoch.confidence),
             _dumps([_real(p) for p in epoch.probs]),
-            _dumps({n: _real(v) for n, v in zip(names, f.values, strict=True)}),
+            _dumps(_feature_json(names, f)),
             _real(f.breath_rate_bpm),
             _real(f.heart_rate_bpm),
             _real(f.distance_m),
@@ -784,24 +828,7 @@ class Store:
                 " FROM epochs WHERE session_id = ? ORDER BY idx",
                 (int(session_id),),
             ).fetchall()
-        return [
-            EpochRow(
-                session_id=int(r[0]),
-                idx=int(r[1]),
-                t_s=float(r[2]),
-                stage=int(r[3]),
-                confidence=_nan_if_none(r[4]),
-                probs=tuple(_nan_if_none(p) for p in json.loads(r[5])),
-                features={k: _nan_if_none(v) for k, v in json.loads(r[6]).items()},
-                breath_rate_bpm=r[7],
-                heart_rate_bpm=r[8],
-                distance_m=r[9],
-                movement=_nan_if_none(r[10]),
-                presence_confidence=_nan_if_none(r[11]),
-                present_fraction=_nan_if_none(r[12]),
-            )
-            for r in rows
-        ]
+        return [_epoch_row(r) for r in rows]
 
     def events(self, session_id: int | None) -> list[EventRow]:
         """Return a session's events in time order (insertion order for equal times).

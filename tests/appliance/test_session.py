@@ -76,3 +76,36 @@ def test_states_episodes_and_latest_hour():
     ups = _night([W] * 10 + [L] * 300, cfg)
     closed = [u.closed for u in ups if u.closed]
     assert closed[0].closed_by == "latest_hour" and closed[0].end_s <= 3600.0 + 30.0
+
+
+def test_a_resumed_session_keeps_the_story_the_light_level_told(tmp_path):
+    # Lying still with the lights on (reading), then lights out: the light places the intent.
+    # A restart in the night re-scores the stored epochs; with their lux they tell the same story.
+    from dataclasses import replace
+
+    from appliance.store import Store
+
+    codes = [W] * 70 + [L] * 200 + [W] * 4
+    lux = [150.0] * 60 + [0.2] * 214
+    eps = [_ep(i, c) for i, c in enumerate(codes)]
+    eps = [
+        replace(e, features=replace(e.features, illuminance_lux=x))
+        for e, x in zip(eps, lux, strict=True)
+    ]
+
+    def intent(restart_at=None):
+        cfg = SessionConfig(start_after_s=300.0, close_after_absent_s=1800.0)
+        st = SessionTracker(cfg)
+        with Store.open(tmp_path / f"{restart_at}.db") as store:
+            sid = store.start_session(eps[0].t_s, tz="UTC", source="test")
+            for i, e in enumerate(eps):
+                if i == restart_at:
+                    st = SessionTracker(cfg)
+                    st.resume([r.to_staged(FEATURE_NAMES) for r in store.epochs(sid)])
+                for kept in st.update(e).epochs:
+                    store.add_epoch(sid, kept, FEATURE_NAMES)
+        return st.flush().closed.intent.intent_index
+
+    straight = intent()
+    assert straight is not None and abs(straight - 60) <= 2
+    assert intent(restart_at=150) == straight

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -267,7 +268,10 @@ def test_features_stored_as_strict_json_with_null_for_nan(tmp_path: Path) -> Non
         s.add_epoch(sid, staged(0, values=(1.0, math.nan, math.inf, 2.0), heart=None), NAMES)
     with raw(path) as c:
         features, probs, hr = c.execute("SELECT features, probs, heart_rate FROM epochs").fetchone()
-    assert features == '{"resp_rate":1.0,"resp_var":null,"movement":null,"hr":2.0}'
+    assert features == (
+        '{"resp_rate":1.0,"resp_var":null,"movement":null,"hr":2.0,'
+        '"illuminance_lux":null,"other_fraction":0.0}'
+    )
     assert probs == "[0.1,0.6,0.2,0.1]"
     assert hr is None
 
@@ -324,6 +328,20 @@ def test_numpy_values_in_epoch_are_stored(store: Store) -> None:
     assert row.features == {"resp_rate": 1.0, "resp_var": 2.0, "movement": 3.0, "hr": 4.0}
     assert (row.breath_rate_bpm, row.heart_rate_bpm, row.distance_m) == (12.0, None, 1.25)
     assert (row.movement, row.presence_confidence, row.present_fraction) == (0.25, 0.75, 0.5)
+
+
+def test_an_epoch_reads_back_with_its_light_level_and_owner(store: Store) -> None:
+    # A resumed session re-scores its intent from stored epochs: the lux and the share of
+    # someone else's seconds must come back, or a restart changes the night's story.
+    sid = store.start_session(T0, tz="UTC", source="test")
+    f = staged(0).features
+    lit = replace(f, illuminance_lux=42.5, other_fraction=0.75)
+    store.add_epoch(sid, replace(staged(0), features=lit), NAMES)
+    store.add_epoch(sid, staged(1), NAMES)
+    back = [r.to_staged(NAMES).features for r in store.epochs(sid)]
+    assert (back[0].illuminance_lux, back[0].other_fraction) == (42.5, 0.75)
+    assert (back[1].illuminance_lux, back[1].other_fraction) == (f.illuminance_lux, 0.0)
+    assert back[0].values == f.values
 
 
 def test_add_epoch_is_idempotent_per_index(store: Store) -> None:
