@@ -261,6 +261,34 @@ def _alarm_lines(alarm: Mapping[str, Any] | None, tz: ZoneInfo) -> list[str]:
     return [f"{text}, rang at {_hhmm(float(rang), tz)}" + (f" ({reason})" if reason else "")]
 
 
+def _story_lines(story: Mapping[str, Any], tz: ZoneInfo) -> list[str]:
+    """Return the night-story section from a session summary (`NightSummary.to_dict`)."""
+
+    def at(key: str) -> str:
+        t = story.get(key)
+        return _NONE if t is None else _hhmm(float(t), tz)
+
+    def row(label: str, value: str) -> str:
+        return f"  {label}".ljust(_METRIC_LABEL_W) + value
+
+    head = "The night (a nap)" if story.get("nap") else "The night"
+    lines = [head, row("In bed", at("start_s")), row("Trying to sleep", at("intent_s"))]
+    sol, unbroken = story.get("sleep_latency_min"), story.get("persistent_sleep_latency_min")
+    asleep = f"after {_minutes(sol)}"
+    if unbroken is not None:
+        asleep += f"; 10 min unbroken after {_minutes(unbroken)}"
+    lines.append(row("Fell asleep", _NONE if sol is None else asleep))
+    for ep in story.get("out_of_bed_episodes") or ():
+        when = _hhmm(float(ep["start_s"]), tz)
+        lines.append(row("Out of bed", f"{when} for {_minutes(ep['duration_min'])}"))
+    lines += [row("Final wake", at("wake_up_s")), row("Left the bed", at("end_s"))]
+    if other := int(story.get("other_epochs") or 0):
+        lines.append(
+            row("Someone else's", f"{other * EPOCH_S / 60.0:.1f} min (partner or pet, not scored)")
+        )
+    return lines
+
+
 def format_report(
     *,
     device_hyp: ArrayLike,
@@ -273,13 +301,15 @@ def format_report(
     alarm: Mapping[str, Any] | None,
     title: str,
     epoch_s: float = EPOCH_S,
+    story: Mapping[str, Any] | None = None,
 ) -> str:
     """Write the morning report of one night.
 
     Sections, in order: the title; the device hypnogram and, if given, the experts' aligned
-    under it (the shorter is padded with unscored epochs); the metrics table (device and
-    experts side by side, with units); the agreement (accuracy, kappa, per-stage sensitivity,
-    precision and specificity, confusion matrix); the alarm.
+    under it (the shorter is padded with unscored epochs); the night's story if given (in bed,
+    trying to sleep, fell asleep, each time out of bed, final wake, left the bed); the metrics
+    table (device and experts side by side, with units); the agreement (accuracy, kappa,
+    per-stage sensitivity, precision and specificity, confusion matrix); the alarm.
 
     Args:
         device_hyp: (n_epochs,) device hypnogram codes.
@@ -296,6 +326,7 @@ def format_report(
             "reason" ("smart" or "deadline").
         title: First line of the report.
         epoch_s: Epoch length of both hypnograms, seconds.
+        story: The session's summary (`appliance.session.NightSummary.to_dict`), or None.
 
     Returns:
         The report, lines of at most `LINE_MAX` characters joined by newlines.
@@ -314,6 +345,8 @@ def format_report(
     for hyp, label in zip(charts, ("device", "experts"), strict=False):
         chart = text_hypnogram(hyp, t0_s=t0_s, tz=tz, epoch_s=epoch_s, width=width, label=label)
         lines += [*chart.split("\n"), ""]
+    if story is not None:
+        lines += [*_story_lines(story, tz), ""]
     lines += _metrics_table(metrics, truth_metrics, t0_s=t0_s, tz=tz, epoch_s=epoch_s)
     lines.append("")
     if agreement is not None:

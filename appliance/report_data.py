@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from appliance.bedroom import BedroomInsight, Span, bedroom_insight
+from appliance.clock import local_datetime
 from appliance.frames import ABSENT, EPOCH_S, Stage, stage_name
 from appliance.metrics import sleep_metrics
 from appliance.report import format_report
@@ -132,7 +133,8 @@ def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
         truth_metrics=None,
         agreement=None,
         alarm=alarm,
-        title=f"Night of session {row.id}",
+        title=f"Night of {local_datetime(row.started_s, tz):%A %d %B %Y} (session {row.id})",
+        story=row.summary if row.summary and "start_s" in row.summary else None,
     )
     bedroom = night_bedroom(store, row, t0, hyp)
     if bedroom is not None:
@@ -143,6 +145,7 @@ def night_report(store: Store, row: SessionRow) -> tuple[str, dict[str, Any]]:
         "end_s": row.ended_s,
         "hypnogram": [stage_name(int(c)) for c in hyp],
         "metrics": metrics.to_dict(),
+        "summary": row.summary,
         "alarm": alarm,
         "bedroom": None if bedroom is None else asdict(bedroom),
         "epochs": epoch_rows(store, row),

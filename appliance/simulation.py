@@ -308,6 +308,7 @@ def _report(
         agreement=agree,
         alarm=alarm,
         title=title,
+        story=main.summary if main is not None else None,
     )
     if seen_in_training and agree is not None:
         text += (

@@ -202,8 +202,10 @@ def test_cli_report_prints_the_night(night: Night, capsys: pytest.CaptureFixture
     assert main(["report", "--db", str(night.db)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert out.startswith(f"Night of session {night.data['session']}")
+    first = out.split("\n", 1)[0]
+    assert first.startswith("Night of ") and first.endswith(f"(session {night.data['session']})")
     assert "Time in bed" in out and "Total sleep" in out
+    assert "\nThe night\n  In bed" in out and "Trying to sleep" in out
 
 
 def test_cli_report_json(night: Night, capsys: pytest.CaptureFixture[str]) -> None:

@@ -86,7 +86,7 @@ def test_report_png(nights_db: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["report", "--db", str(nights_db), "--png", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 10_000
-    assert "Night of session" in capsys.readouterr().out
+    assert "(session " in capsys.readouterr().out
 
 
 def test_report_png_without_matplotlib_is_one_line(

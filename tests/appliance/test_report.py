@@ -205,3 +205,34 @@ def test_report_alarm_with_smart_alarm_names() -> None:
     assert _report(alarm=alarm).endswith(
         "Alarm: set 07:00, smart window 30 min, rang at 06:51 (smart)"
     )
+
+
+def test_report_tells_the_night_from_the_session_summary() -> None:
+    t0 = _t(2024, 5, 1, 23, 10)
+    story = {
+        "start_s": t0,
+        "intent_s": t0 + 20 * 60,
+        "sleep_latency_min": 12.5,
+        "persistent_sleep_latency_min": 18.0,
+        "out_of_bed_episodes": [{"start_s": _t(2024, 5, 2, 3, 5), "duration_min": 7.5}],
+        "wake_up_s": _t(2024, 5, 2, 6, 40),
+        "end_s": _t(2024, 5, 2, 6, 52),
+        "other_epochs": 40,
+        "nap": False,
+    }
+    text = _report(story=story)
+    lines = text.split("\n")
+    first = lines.index("The night")
+    assert lines.index("Sleep metrics".ljust(28) + "device".rjust(12) + "experts".rjust(12)) > first
+    block = "\n".join(lines[first : first + 9])
+    assert "In bed                    23:10" in block
+    assert "Trying to sleep           23:30" in block
+    assert "after 12.5 min; 10 min unbroken after 18.0 min" in block
+    assert "Out of bed                03:05 for 7.5 min" in block
+    assert "Final wake                06:40" in block
+    assert "Left the bed              06:52" in block
+    assert "20.0 min (partner or pet, not scored)" in block
+    assert all(len(line) <= LINE_MAX for line in lines)
+    nap = _report(story={**story, "nap": True, "out_of_bed_episodes": [], "other_epochs": 0})
+    assert "The night (a nap)" in nap and "Out of bed  " not in nap and "Someone" not in nap
+    assert "The night" not in _report()
