@@ -38,7 +38,9 @@ def replay_recording(cfg: Config, path: Path, *, model: Path | None = None) -> d
     """
     radar = ReplayRadar(path)
     stager = Stager(model)
-    pipe = Pipeline(cfg, stager)
+    # The recording's geometry, not the config's: it was made on whatever radar made it.
+    radar_cfg = cfg.radar.model_copy(update={"frame_rate_hz": radar.frame_rate_hz})
+    pipe = Pipeline(cfg.model_copy(update={"radar": radar_cfg}), stager)
     present_secs: dict[int, list[bool]] = {}
     rows: list[dict[str, Any]] = []
 

@@ -12,7 +12,9 @@ Format (`numpy.load`, no pickle):
 | `radar` | str | the part that recorded it ("simulated", "A121", ...) |
 | `meta` | str, optional | a JSON object (scene, night, seed, software version, ...) |
 
-Other keys are ignored, so a recording can carry more without breaking a reader.
+Other keys are ignored, so a recording can carry more without breaking a reader. Frames need not
+be uniform: a recording at another rate, or with jittered or lost frames, is put on a uniform
+grid when it is read (`hardware.radar.resample`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from appliance.errors import DataError
 from appliance.frames import RadarFrames
+from hardware.radar.resample import MAX_GAP_S, uniform_frames
 from hardware.radar.source import RadarSource
 
 __all__ = ["RecordingWriter", "ReplayRadar", "record"]
@@ -37,6 +40,10 @@ _REQUIRED = ("iq", "t_s", "range_start_m", "range_step_m", "frame_rate_hz", "rad
 
 class ReplayRadar:
     """A `RadarSource` that plays a recording back as fast as it is read.
+
+    A recording at another frame rate than the DSP's (multiples of 10 Hz), or with jittered or
+    missing frames, is played on a uniform grid (`hardware.radar.resample`); `frame_rate_hz` is
+    then the grid's rate.
 
     Args:
         path: The `.npz` recording.
@@ -68,8 +75,23 @@ class ReplayRadar:
             raise DataError(f"{path}: iq must be complex [frames, points] with one t_s per frame")
         if iq.shape[0] and not np.all(np.diff(t_s) > 0):
             raise DataError(f"{path}: t_s must increase")
-        self._iq = iq.astype(np.complex64, copy=False)
-        self._t_s = t_s
+        try:
+            grid = uniform_frames(t_s, iq, self.frame_rate_hz)
+        except ValueError as e:
+            raise DataError(f"{path}: {e}") from None
+        if grid.resampled:
+            log.info(
+                "%s: %.3g Hz with uneven frames, resampled to a uniform %.0f Hz (%d gaps > %.0f s"
+                " held)",
+                path,
+                self.frame_rate_hz,
+                grid.rate_hz,
+                grid.held_gaps,
+                MAX_GAP_S,
+            )
+        self.frame_rate_hz = grid.rate_hz
+        self._iq = grid.iq
+        self._t_s = grid.t_s
         self._pos = 0
         self._running = False
 

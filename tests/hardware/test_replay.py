@@ -10,6 +10,7 @@ from appliance.config import Config
 from appliance.errors import DataError
 from appliance.replay import replay_recording
 from hardware.radar.replay import RecordingWriter, ReplayRadar
+from hardware.radar.resample import supported_rate, uniform_frames
 
 
 def _write(path: Path, seconds: float = 120.0, **frames_kw: object) -> np.ndarray:
@@ -102,3 +103,63 @@ def test_cli_record_then_replay(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert len(data["epochs"]) == 3 and all(e["stage"] == "absent" for e in data["epochs"])
     assert main(["replay", str(tmp_path / "missing.npz")]) == 2
     assert "appliance: error:" in capsys.readouterr().err
+
+
+def test_a_uniform_recording_is_played_bit_for_bit() -> None:
+    t = 1000.0 + np.arange(200) / 20.0 + np.random.default_rng(0).normal(0, 0.002, 200)
+    iq = (np.arange(400).reshape(200, 2) * (1 - 2j)).astype(np.complex64)
+    u = uniform_frames(t, iq, 20.0)
+    assert not u.resampled and u.rate_hz == 20.0
+    assert np.array_equal(u.t_s, t) and np.array_equal(u.iq, iq)
+
+
+@pytest.mark.parametrize(("rate", "to"), [(17.0, 20.0), (25.0, 20.0), (13.0, 10.0), (34.0, 30.0)])
+def test_other_frame_rates_go_on_the_nearest_supported_grid(rate: float, to: float) -> None:
+    t = 50.0 + np.arange(int(60 * rate)) / rate
+    # A 0.25-Hz phase rotation (breathing) with a static offset (clutter) on two points.
+    x = 3.0 + np.exp(2j * np.pi * 0.25 * t)
+    iq = np.stack([x, 2 * x], axis=1).astype(np.complex64)
+    u = uniform_frames(t, iq, rate)
+    assert u.resampled and u.rate_hz == to == supported_rate(rate)
+    assert np.allclose(np.diff(u.t_s), 1.0 / to) and u.t_s[0] == t[0] and u.t_s[-1] <= t[-1]
+    want = 3.0 + np.exp(2j * np.pi * 0.25 * u.t_s)
+    assert np.max(np.abs(u.iq[:, 0] - want)) < 0.02 and np.allclose(u.iq[:, 1], 2 * u.iq[:, 0])
+
+
+def test_a_long_hole_is_held_not_bridged() -> None:
+    t = np.concatenate([np.arange(0, 10, 0.05), np.arange(15, 20, 0.05)])
+    iq = np.where(t < 12, 1.0 + 0j, 5.0 + 0j).astype(np.complex64)[:, None]
+    u = uniform_frames(t + 0.01 * np.sin(t), iq, 20.0)  # jittered: resampled
+    assert u.resampled and u.held_gaps == 1
+    inside = (u.t_s > 10.0) & (u.t_s < 15.0)
+    assert np.all(u.iq[inside, 0] == 1.0)  # the last frame before the hole, not a ramp to 5
+
+
+def test_a_bad_frame_rate_is_a_data_error(tmp_path: Path) -> None:
+    base = {"range_start_m": 0.3, "range_step_m": 0.06, "radar": "x", "t_s": np.arange(3.0)}
+    np.savez(tmp_path / "r.npz", iq=np.zeros((3, 2), np.complex64), frame_rate_hz=0.0, **base)
+    with pytest.raises(DataError, match="frame rate"):
+        ReplayRadar(tmp_path / "r.npz")
+
+
+def test_a_recording_from_another_radar_rate_with_lost_frames_replays(tmp_path: Path) -> None:
+    # A recording not made by our twin: 17 Hz, timestamps jittered by 4 ms, 3 % of frames lost.
+    fr = synthetic.frames(150.0)
+    rng = np.random.default_rng(3)
+    t17 = fr.t_s[0] + np.arange(0.0, 149.5, 1 / 17.0)
+    t17 = np.sort(rng.choice(t17, int(t17.size * 0.97), replace=False))
+    t17 += rng.normal(0, 0.004, t17.size)
+    iq17 = np.stack(
+        [
+            np.interp(t17, fr.t_s, fr.iq[:, j].real) + 1j * np.interp(t17, fr.t_s, fr.iq[:, j].imag)
+            for j in range(fr.n_bins)
+        ],
+        axis=1,
+    ).astype(np.complex64)
+    geometry = {"range_start_m": fr.range_start_m, "range_step_m": fr.range_step_m}
+    np.savez(tmp_path / "r.npz", iq=iq17, t_s=t17, frame_rate_hz=17.0, radar="other", **geometry)
+    assert ReplayRadar(tmp_path / "r.npz").frame_rate_hz == 20.0
+    eps = replay_recording(Config(), tmp_path / "r.npz")["epochs"]
+    assert len(eps) == 5 and all(e["presence"] for e in eps[1:])
+    assert eps[-1]["breath_rate"] == pytest.approx(15.0, abs=1.0)
+    assert eps[-1]["distance_m"] == pytest.approx(0.7, abs=0.05)
