@@ -11,6 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
+import signal
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from scipy import signal
+from scipy import signal as sps
 
 from appliance.cli import main
 from appliance.clock import VirtualClock
@@ -36,6 +41,7 @@ from hardware.radar.night import default_night_path, load_night
 from hardware.radar.physiology import Physiology
 from hardware.speaker import SimulatedSpeaker
 
+REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
 DURATION_S = 1500.0
 FLAG_OFF = (T0 + 400.0, T0 + 600.0)
@@ -137,8 +143,8 @@ def test_the_10hz_waveform_follows_the_driving_breathing(run: Run) -> None:
     assert len(w) > 8000
     # The same causal band-pass applied to the truth: what the front adds is resampling, units
     # and alignment, which must not cost correlation.
-    sos = signal.butter(2, (0.1, 0.7), "bandpass", fs=10.0, output="sos")
-    truth = np.interp(t, run.phys.t_s, signal.sosfilt(sos, run.phys.breath_waveform_mm))
+    sos = sps.butter(2, (0.1, 0.7), "bandpass", fs=10.0, output="sos")
+    truth = np.interp(t, run.phys.t_s, sps.sosfilt(sos, run.phys.breath_waveform_mm))
     assert np.corrcoef(w, truth)[0, 1] >= 0.95
     raw = np.interp(t, run.phys.t_s, run.phys.breath_waveform_mm)
     assert np.corrcoef(w, raw)[0, 1] >= 0.85  # the filter's phase lag, no look-ahead
@@ -334,3 +340,47 @@ def test_config_check_accepts_and_record_refuses_the_module(
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "radar.type" in err and "MR60BHA2 gives no IQ" in err
     assert not out.exists()
+
+
+def test_appliance_run_with_the_module_unplugged_reports_it_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    """The real command, on a port that does not exist: retried, reported, never a traceback."""
+    conf = tmp_path / "config.toml"
+    conf.write_text(
+        '[radar]\ntype = "mr60bha2"\nserial_port = "/dev/does-not-exist-mr60"\n', encoding="utf-8"
+    )
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("STATE_DIRECTORY", None)
+    args = ["run", "--config", str(conf), "--data-dir", str(tmp_path / "data")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    watchdog = threading.Timer(60.0, proc.kill)  # a hung daemon ends the read loop below
+    watchdog.start()
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # blocks line by line; the daemon logs as it goes
+            lines.append(line)
+            if "radar: unavailable" in line:
+                break
+        assert proc.poll() is None, "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=20.0)
+        lines += proc.stderr.readlines()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5.0)
+    stderr = "".join(lines)
+    assert rc == 0, stderr
+    assert "MR60BHA2 on /dev/does-not-exist-mr60" in stderr
+    assert "Traceback" not in stderr and "daemon stopped" in stderr
