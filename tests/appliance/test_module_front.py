@@ -133,6 +133,42 @@ def test_epochs_carry_the_modules_rates_and_distance(run: Run) -> None:
     assert all(s.beat_intervals_s == () for s in run.seconds)
 
 
+def test_without_the_modules_rates_the_front_measures_breathing_itself() -> None:
+    """The module's rates withheld (it sends 0 = no estimate): our spectrum and breaths."""
+    phys = _body(900.0, seed=2)
+    n_s = int(phys.duration_s)
+    twin = Mr60Twin(
+        t0_s=T0,
+        fs_hz=phys.frame_rate_hz,
+        breath_mm=phys.breath_waveform_mm,
+        heart_mm=phys.heart_waveform_mm,
+        total_mm=phys.displacement_mm,
+        breath_rate_bpm=np.full(n_s, np.nan),
+        heart_rate_bpm=np.full(n_s, np.nan),
+    )
+    clock = VirtualClock(T0)
+    src = Mr60Radar(clock, opener=TwinPort(twin, clock).opener())
+    src.start()
+    front, pipe = ModuleFront(), Pipeline(Config(), None)
+    feats: list[EpochFeatures] = []
+    breaths = []
+    while clock.now() < T0 + 880.0:
+        rs = front.update(src.read(10) or [])
+        breaths += [b for r in rs for b in r.breaths]
+        feats += pipe.features_from_seconds(rs)[1]
+    full = [f for f in feats if f.present_fraction >= 0.9 and f.breath_rate_bpm is not None]
+    assert len(full) >= 25
+    t = np.array([f.t_s - T0 for f in full])
+    err = np.abs(np.array([f.breath_rate_bpm for f in full]) - phys.breath_rate_bpm(t))
+    assert np.nanmedian(err) < 1.0 and np.nanpercentile(err, 95) < 3.0
+    assert all(f.heart_rate_bpm is None for f in feats)  # nothing to make one from
+    # Breath by breath: each interval against the true rate around it.
+    on = np.array([b.onset_s - T0 for b in breaths])
+    per = 60.0 / np.array([b.interval_s for b in breaths])
+    assert len(breaths) > 100
+    assert np.nanmedian(np.abs(per - phys.breath_rate_bpm(on - 15.0))) < 1.0
+
+
 def test_the_10hz_waveform_follows_the_driving_breathing(run: Run) -> None:
     t: list[float] = []
     w: list[float] = []
