@@ -275,7 +275,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     import time
 
     from appliance.config import load_config
-    from appliance.runtime import simulated_scene, with_overrides
+    from appliance.runtime import check_recordable, simulated_scene, with_overrides
     from hardware.radar.replay import record
     from hardware.radar.simulated import SimulatedRadar
 
@@ -284,6 +284,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     cfg = with_overrides(
         load_config(args.config), scene=args.scene, night=args.night, seed=args.seed
     )
+    check_recordable(cfg)
     scene, sleeper = simulated_scene(cfg)
     sim = cfg.simulator
     radar = SimulatedRadar(scene, cfg.radar, start_s=time.time(), seed=sim.seed)

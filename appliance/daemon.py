@@ -33,7 +33,7 @@ from appliance.clock import Clock, VirtualClock
 from appliance.config import Config
 from appliance.environment import EnvironmentMonitor, EnvironmentReading
 from appliance.epochs import FEATURE_NAMES
-from appliance.errors import StoreError
+from appliance.errors import RadarUnavailable, StoreError
 from appliance.frames import EPOCH_S, SessionEvent, StagedEpoch, TrackedSecond, stage_name
 from appliance.health import Health
 from appliance.metrics import sleep_metrics
@@ -44,6 +44,7 @@ from appliance.staging import Stager
 from appliance.store import SessionRow, Store
 from hardware.buttons import ButtonEvent, action_for, asyncio_sink
 from hardware.light import LightController, LightMode
+from hardware.radar.mr60bha2 import Mr60Radar
 from hardware.radar.source import RadarSource
 from hardware.speaker import Speaker
 
@@ -80,7 +81,8 @@ class Daemon:
     Args:
         cfg: Validated configuration.
         clock: The clock (real, scaled or virtual).
-        radar: The radar source (simulated or a driver).
+        radar: The radar source (simulated or a driver), or the MR60BHA2 module (its seconds
+            enter the pipeline after the DSP: `Pipeline.update_module`).
         speaker: The alarm's sound output.
         store: The open session store.
         stager: The loaded live stager.
@@ -100,7 +102,7 @@ class Daemon:
         cfg: Config,
         *,
         clock: Clock,
-        radar: RadarSource,
+        radar: RadarSource | Mr60Radar,
         speaker: Speaker,
         store: Store,
         stager: Stager,
@@ -494,7 +496,35 @@ class Daemon:
 
     # -- the radar chain -----------------------------------------------------------------------
     async def _radar_task(self) -> None:
-        n = int(round(_BATCH_S * self.radar.frame_rate_hz))
+        """Run the radar chain; a radar that is gone is retried with back-off, never fatal.
+
+        `RadarUnavailable` (server down, serial port unplugged, silent link) marks the radar
+        "unavailable" in health (logged once per outage, no traceback) and the source is
+        started again after 1, 2, 4 ... 60 s; once it starts again it is "ok".
+        """
+        delay = 1.0
+        while not self._stop.is_set():
+            started = self.clock.now()
+            try:
+                await self._radar_chain()
+                return
+            except RadarUnavailable as e:
+                if self.clock.now() - started > _BACKOFF_MAX_S:
+                    delay = 1.0  # it had been working: a new outage starts the back-off afresh
+                self.radar.stop()
+                self.status.radar_ok = False
+                self.status.second = None
+                self.health.set("radar", "unavailable", f"{e}; retrying in {delay:.0f} s")
+                if isinstance(self.clock, VirtualClock):
+                    await self.clock.run_until(self.clock.now() + delay)  # the radar drives it
+                else:
+                    await asyncio.sleep(delay)  # real time: a device is retried at a human pace
+                delay = min(delay * 2.0, _BACKOFF_MAX_S)
+
+    async def _radar_chain(self) -> None:
+        radar = self.radar
+        # A module reports whole seconds; a radar, frames.
+        n = int(_BATCH_S) if isinstance(radar, Mr60Radar) else round(_BATCH_S * radar.frame_rate_hz)
         virtual = isinstance(self.clock, VirtualClock)
         while not self._stop.is_set() and self.status.standby:
             self.health.set("radar", "off", "standby")
@@ -526,13 +556,23 @@ class Daemon:
                 break
             if self.status.standby:
                 continue  # frames read before standby was noticed are dropped, not recorded
-            t_last = float(frames.t_s[-1])
+            if isinstance(frames, list):  # the module's seconds (MR60BHA2)
+                if not frames:
+                    continue
+                t_last = frames[-1].t_s
+            else:
+                t_last = float(frames.t_s[-1])
             if isinstance(self.clock, VirtualClock):
                 await self.clock.run_until(t_last)
             elif (wait := t_last - self.clock.now()) > 0:
                 # A simulated source renders ahead of time: deliver its frames at the clock's pace.
                 await self.clock.sleep(wait)
-            out = self.pipeline.update(frames, self._room_lux())
+            lux = self._room_lux()
+            out = (
+                self.pipeline.update_module(frames, lux)
+                if isinstance(frames, list)
+                else self.pipeline.update(frames, lux)
+            )
             for sec in out.seconds:
                 self._on_second(sec)
                 self.alarm.feed_second(sec)

@@ -1,9 +1,9 @@
 """Building a running appliance from a config: the pieces `appliance run` puts together.
 
 This module picks the concrete devices for `appliance run`: the radar `radar.type` names (the
-simulated scene, or the A121 through its exploration server), the ALSA speaker on a Pi
-(hardware/board.py reports what is present); `appliance simulate` always uses the twins
-(appliance/simulation.py).
+simulated scene, the A121 through its exploration server, or the MR60BHA2 module on the UART), the
+ALSA speaker on a Pi (hardware/board.py reports what is present); `appliance simulate` always uses
+the twins (appliance/simulation.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from hardware.environment.fakes import BedroomNight
 from hardware.light import LightController, LightSettings
 from hardware.light.ring import LedRing, SimulatedRing, SpiRing, Ws281xRing
 from hardware.radar.a121 import A121Radar
+from hardware.radar.mr60bha2 import Mr60Radar
 from hardware.radar.night import Night, default_night_path, load_night
 from hardware.radar.scene import SCENES, Scene, build_scene
 from hardware.radar.simulated import SimulatedRadar
@@ -36,8 +37,9 @@ from hardware.speaker import Speaker, speaker_from_config
 
 __all__ = [
     "STORE_FILE",
-    "check_radar_type",
+    "check_recordable",
     "check_simulator",
+    "radar_from_config",
     "run_daemon",
     "simulated_scene",
     "with_overrides",
@@ -92,27 +94,46 @@ def simulated_scene(cfg: Config) -> tuple[Scene, Night]:
     return build_scene(sim.scene, sleeper, partner, sim.seed), sleeper
 
 
-def check_radar_type(cfg: Config) -> None:
-    """Refuse a radar type the pipeline cannot take yet.
+def check_recordable(cfg: Config) -> None:
+    """Refuse `appliance record` for a source that gives no IQ.
 
     Raises:
-        ConfigError: `radar.type = "mr60bha2"`: hardware/radar/mr60bha2.py decodes the module,
-            but it reports rates and phases, not IQ, and the pipeline has no input for it yet.
+        ConfigError: `radar.type = "mr60bha2"`: the module reports phases and rates, not the IQ
+            frames a recording (`hardware.radar.replay`) holds.
     """
     if cfg.radar.type == "mr60bha2":
         raise ConfigError(
-            "radar.type", "mr60bha2 is not wired into the pipeline yet; use 'a121' or 'simulated'"
+            "radar.type",
+            "the MR60BHA2 gives no IQ frames, so there is nothing to record or replay; "
+            "recordings come from 'a121' or 'simulated'",
         )
+
+
+def radar_from_config(cfg: Config, clock: Clock) -> A121Radar | Mr60Radar:
+    """The radar driver `radar.type` names ("a121" or "mr60bha2"), not yet started.
+
+    Raises:
+        ValueError: `radar.type = "simulated"` (the scene twin is built by `run_daemon`).
+    """
+    if cfg.radar.type == "a121":
+        log.info(
+            "A121 radar via the exploration server %s:%d", cfg.radar.a121_host, cfg.radar.a121_port
+        )
+        return A121Radar.from_config(cfg.radar, clock)
+    if cfg.radar.type == "mr60bha2":
+        # pyserial is imported when the port is opened (the `pi` extra); a missing one, like a
+        # missing port, is reported as the radar being unavailable, and retried.
+        log.info("MR60BHA2 module on %s at %d baud", cfg.radar.serial_port, cfg.radar.serial_baud)
+        return Mr60Radar(clock, port=cfg.radar.serial_port, baud=cfg.radar.serial_baud)
+    raise ValueError(f"radar.type {cfg.radar.type!r} has no driver")
 
 
 def check_simulator(cfg: Config) -> None:
     """The checks of `[simulator]` that need the simulator itself (run and config check share it).
 
     Raises:
-        ConfigError: an unknown scene, a night file that does not exist, or a radar type the
-            pipeline cannot take yet (`check_radar_type`).
+        ConfigError: an unknown scene or a night file that does not exist.
     """
-    check_radar_type(cfg)
     sim = cfg.simulator
     if sim.scene not in SCENES:
         raise ConfigError(
@@ -219,14 +240,10 @@ def run_daemon(
         log.info("device %s: %s (%s)", dev.role, dev.name, "present" if dev.present else "missing")
     # Everything that can fail on the user's input is checked before the store is touched.
     stager = Stager()
-    radar: RadarSource
-    check_radar_type(cfg)
-    if cfg.radar.type == "a121":
+    radar: RadarSource | Mr60Radar
+    if cfg.radar.type != "simulated":
         clock: Clock = RealClock()
-        radar = A121Radar.from_config(cfg.radar, clock)
-        log.info(
-            "A121 radar via the exploration server %s:%d", cfg.radar.a121_host, cfg.radar.a121_port
-        )
+        radar = radar_from_config(cfg, clock)
     else:
         the_scene, sleeper = simulated_scene(cfg)
         sim = cfg.simulator

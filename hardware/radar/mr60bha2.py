@@ -5,7 +5,11 @@ presence and target positions, not IQ. This module has three parts:
 
 - `Mr60Decoder`, a streaming decoder of its "tiny frame" protocol (pure, no I/O);
 - `Mr60Aggregator`, a pure stage turning stamped messages into one `ModuleSecond` per second;
-- `Mr60Radar`, the source reading the serial port (pyserial, imported lazily: the `pi` extra).
+- `Mr60Radar`, the source reading the serial port (pyserial, imported lazily: the `pi` extra);
+- `Mr60Twin` and `TwinPort`, the simulated twin: a body's breathing, heartbeat and rates encoded
+  as the module's frames, behind a serial port that can be unplugged (tests, no hardware).
+
+`appliance.module_front` maps the readings onto the pipeline's per-second values.
 
 Frame format (Seeed's MR60BHA2 Arduino library and ESPHome's `seeed_mr60bha2`), header fields big
 endian, payload values little endian (the module's MCU):
@@ -64,11 +68,13 @@ __all__ = [
     "Mr60Message",
     "Mr60Radar",
     "Mr60Stats",
+    "Mr60Twin",
     "Phases",
     "Presence",
     "SerialPort",
     "TargetPoint",
     "Targets",
+    "TwinPort",
     "checksum",
     "encode_frame",
     "open_serial",
@@ -587,3 +593,213 @@ class Mr60Radar:
                 raise RadarUnavailable(self.device, f"no data for {self.silence_s:g} s")
             out += self._agg.update(now, self.decoder.feed(chunk))
         return out
+
+
+# ---------------------------------------------------------------------- the simulated twin
+
+
+def _spans_hold(spans: Sequence[tuple[float, float]], t_s: float) -> bool:
+    return any(a <= t_s < b for a, b in spans)
+
+
+class Mr60Twin:
+    """A simulated MR60BHA2: a body's displacement rendered as the module's byte stream.
+
+    The twin reports what the module's UART carries, frame for frame (`encode_frame`): phases at
+    `phase_rate_hz`, and once a second breath rate, heart rate, distance and presence. Its phases
+    are the body's displacement in radians at 60 GHz (phase = displacement · 4π / λ), the reading
+    `appliance.module_front` assumes; its rates are the body's true rates over the trailing 30 s
+    (0 = no estimate, as the module sends before it has one).
+
+    Args:
+        t0_s: Clock time of sample 0 of the arrays, UTC epoch seconds.
+        fs_hz: Rate of the arrays, Hz.
+        breath_mm: (n,) breathing displacement, mm.
+        heart_mm: (n,) heartbeat displacement, mm.
+        total_mm: (n,) total displacement (breathing + heartbeat + movement), mm.
+        breath_rate_bpm: (n_s,) breath rate of each whole second since t0_s, /min (NaN: none).
+        heart_rate_bpm: (n_s,) heart rate likewise, /min (NaN: none).
+        distance_m: Distance of the chest, m.
+        absent: Spans (clock seconds) when nobody is there: the module says so and its phases
+            are noise.
+        flag_off: Spans when the body is there but the module's verdict says nobody (no rate,
+            no distance): the known failure of mmWave presence on a still sleeper.
+        phase_rate_hz: Phase reports per second (whole).
+        seed: Seed of the empty-room noise.
+    """
+
+    def __init__(
+        self,
+        *,
+        t0_s: float,
+        fs_hz: float,
+        breath_mm: np.ndarray,
+        heart_mm: np.ndarray,
+        total_mm: np.ndarray,
+        breath_rate_bpm: np.ndarray,
+        heart_rate_bpm: np.ndarray,
+        distance_m: float = 0.8,
+        absent: Sequence[tuple[float, float]] = (),
+        flag_off: Sequence[tuple[float, float]] = (),
+        phase_rate_hz: int = 10,
+        seed: int = 0,
+    ) -> None:
+        self.t0_s = t0_s
+        self.fs_hz = fs_hz
+        rad_per_mm = 4.0 * math.pi * 60.0 / 299.792458
+        self._breath = np.asarray(breath_mm, np.float64) * rad_per_mm
+        self._heart = np.asarray(heart_mm, np.float64) * rad_per_mm
+        self._total = np.asarray(total_mm, np.float64) * rad_per_mm
+        self._br = np.asarray(breath_rate_bpm, np.float64)
+        self._hr = np.asarray(heart_rate_bpm, np.float64)
+        self.distance_m = distance_m
+        self.absent = tuple(absent)
+        self.flag_off = tuple(flag_off)
+        self.phase_rate_hz = phase_rate_hz
+        self._rng = np.random.default_rng(seed)
+        self._id = 0
+        self.end_s = t0_s + (self._breath.shape[0] - 1) / fs_hz
+
+    @classmethod
+    def from_physiology(cls, phys: _Body, t0_s: float, **kw: object) -> Mr60Twin:
+        """A twin of a `hardware.radar.physiology.Physiology` whose time 0 is clock `t0_s`."""
+        n_s = int(phys.duration_s)
+        starts = np.arange(n_s, dtype=np.float64) - 30.0
+        return cls(
+            t0_s=t0_s,
+            fs_hz=phys.frame_rate_hz,
+            breath_mm=phys.breath_waveform_mm,
+            heart_mm=phys.heart_waveform_mm,
+            total_mm=phys.displacement_mm,
+            breath_rate_bpm=phys.breath_rate_bpm(starts, 30.0),
+            heart_rate_bpm=phys.heart_rate_bpm(starts, 30.0),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def _frame(self, frame_type: int, data: bytes) -> bytes:
+        self._id = (self._id + 1) & 0xFFFF
+        return encode_frame(frame_type, data, self._id)
+
+    def _at(self, x: np.ndarray, t_s: float) -> float:
+        i = min(max((t_s - self.t0_s) * self.fs_hz, 0.0), x.shape[0] - 1.0)
+        j = min(int(i), x.shape[0] - 2)
+        return float(x[j] + (i - j) * (x[j + 1] - x[j]))
+
+    def _second(self, t_s: float) -> bytes:
+        k = int(round(t_s - self.t0_s))
+        gone = _spans_hold(self.absent, t_s)
+        unseen = gone or _spans_hold(self.flag_off, t_s)
+        br = self._br[k] if 0 <= k < self._br.shape[0] else math.nan
+        hr = self._hr[k] if 0 <= k < self._hr.shape[0] else math.nan
+        br = 0.0 if unseen or not math.isfinite(br) else br
+        hr = 0.0 if unseen or not math.isfinite(hr) else hr
+        out = self._frame(TYPE_PRESENCE, struct.pack("<H", 0 if unseen else 1))
+        out += self._frame(TYPE_BREATH_RATE, struct.pack("<f", br))
+        out += self._frame(TYPE_HEART_RATE, struct.pack("<f", hr))
+        flag = 0 if unseen else 1
+        out += self._frame(TYPE_DISTANCE, struct.pack("<If", flag, self.distance_m * 100.0))
+        return out
+
+    def _phases(self, t_s: float) -> bytes:
+        if _spans_hold(self.absent, t_s):
+            # An empty room: the module's phases are noise of a few hundredths of a radian.
+            tot, br, hr = (float(v) for v in self._rng.normal(0.0, 0.02, 3))
+        else:
+            tot, br, hr = (self._at(x, t_s) for x in (self._total, self._breath, self._heart))
+        return self._frame(TYPE_PHASES, struct.pack("<3f", tot, br, hr))
+
+    def stream(self, t_from_s: float, t_to_s: float) -> bytes:
+        """The bytes the module sends in [t_from_s, t_to_s) (clock seconds), in order."""
+        out = bytearray()
+        per_s = self.phase_rate_hz
+        k0 = math.ceil((t_from_s - self.t0_s) * per_s - 1e-9)
+        k1 = math.ceil((t_to_s - self.t0_s) * per_s - 1e-9)
+        for k in range(max(k0, 0), k1):
+            t = self.t0_s + k / per_s
+            if t > self.end_s:
+                break
+            if k % per_s == 0:  # the once-a-second reports lead each whole second
+                out += self._second(t)
+            out += self._phases(t)
+        return bytes(out)
+
+
+class _Body(Protocol):
+    """What `Mr60Twin.from_physiology` reads of a `Physiology`."""
+
+    frame_rate_hz: float
+    duration_s: float
+    breath_waveform_mm: np.ndarray
+    heart_waveform_mm: np.ndarray
+    displacement_mm: np.ndarray
+
+    def breath_rate_bpm(self, t_epoch_starts: np.ndarray, epoch_s: float = 30.0) -> np.ndarray:
+        """True breath rate per window, /min."""
+        ...
+
+    def heart_rate_bpm(self, t_epoch_starts: np.ndarray, epoch_s: float = 30.0) -> np.ndarray:
+        """True heart rate per window, /min."""
+        ...
+
+
+class _SteppedClock(Protocol):
+    def now(self) -> float: ...
+
+    def advance_to(self, t_s: float) -> None: ...
+
+
+class TwinPort:
+    """A serial port wired to an `Mr60Twin`: each read takes `step_s` of a virtual clock.
+
+    Args:
+        twin: The module.
+        clock: The virtual clock the port advances (the bytes of a read are those the module
+            sent during it).
+        step_s: Clock time one read takes, s.
+        unplugged: Spans (clock seconds) when the cable is out: a read raises OSError.
+    """
+
+    def __init__(
+        self,
+        twin: Mr60Twin,
+        clock: _SteppedClock,
+        *,
+        step_s: float = 0.1,
+        unplugged: Sequence[tuple[float, float]] = (),
+    ) -> None:
+        self.twin = twin
+        self.clock = clock
+        self.step_s = step_s
+        self.unplugged = tuple(unplugged)
+        self._t = clock.now()
+        self._pending = b""
+        self.closed = False
+
+    def read(self, size: int = 1) -> bytes:
+        """The bytes of the next `step_s` (at most `size`; the rest waits for the next read)."""
+        t = self.clock.now()
+        if _spans_hold(self.unplugged, t):
+            self.clock.advance_to(t + self.step_s)
+            raise OSError(5, "Input/output error")
+        if len(self._pending) < size:
+            self._pending += self.twin.stream(self._t, t + self.step_s)
+            self._t = t + self.step_s
+            self.clock.advance_to(t + self.step_s)
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    def close(self) -> None:
+        """Release the port."""
+        self.closed = True
+
+    def opener(self) -> Callable[[str, int, float], SerialPort]:
+        """An `open_serial` stand-in: this port, or RadarUnavailable while unplugged."""
+
+        def open_(port: str, baud: int, timeout_s: float) -> SerialPort:
+            t = self.clock.now()
+            if _spans_hold(self.unplugged, t):
+                raise RadarUnavailable(f"MR60BHA2 on {port}", "cannot open the port (unplugged)")
+            self._t, self._pending, self.closed = t, b"", False
+            return self
+
+        return open_

@@ -27,10 +27,12 @@ from hardware.radar.mr60bha2 import (
     Mr60Decoder,
     Mr60Message,
     Mr60Radar,
+    Mr60Twin,
     Phases,
     Presence,
     TargetPoint,
     Targets,
+    TwinPort,
     checksum,
     encode_frame,
 )
@@ -355,3 +357,66 @@ def test_missing_port_is_a_clear_error() -> None:
     src = Mr60Radar(TickClock(0.1), port="/dev/does-not-exist-mr60")
     with pytest.raises(RadarUnavailable, match="MR60BHA2 on /dev/does-not-exist-mr60"):
         src.start()
+
+
+# -- the simulated twin -------------------------------------------------------------------------
+def _still_twin(**kw: object) -> Mr60Twin:
+    n = 30
+    z = np.zeros(n)
+    rates = np.array([math.nan, 15.0, 15.0])
+    return Mr60Twin(
+        t0_s=100.0,
+        fs_hz=10.0,
+        breath_mm=z,
+        heart_mm=z,
+        total_mm=z,
+        breath_rate_bpm=rates,
+        heart_rate_bpm=np.array([math.nan, 62.5, 62.5]),
+        distance_m=0.85,
+        phase_rate_hz=2,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_twin_sends_the_modules_literal_frames() -> None:
+    # The literals above, numbered 1-5 in the order the twin sends them (the header checksum
+    # follows the id: PRESENT with id 1 is FE ^ (4 ^ 1) = FB).
+    second = bytes.fromhex(
+        "01 0001 0002 0F09 FB 0100 FE"  # someone
+        "01 0002 0004 0A14 E6 00007041 CE"  # breath rate 15.0
+        "01 0003 0004 0A15 E6 00007A42 C7"  # heart rate 62.5
+        "01 0004 0008 0A16 EE 01000000 0000AA42 16"  # distance valid, 85 cm
+        "01 0005 000C 0A13 EE 00000000 00000000 00000000 FF"  # phases 0, 0, 0
+    )
+    assert _still_twin().stream(101.0, 101.5) == second
+    # Before the first rate exists the module sends 0 (no estimate): the aggregator drops it.
+    msgs = Mr60Decoder().feed(_still_twin().stream(100.0, 100.5))
+    assert BreathRate(0.0) in msgs and HeartRate(0.0) in msgs
+
+
+def test_twin_says_nobody_when_the_room_is_empty() -> None:
+    twin = _still_twin(absent=((101.0, 102.0),))
+    msgs = Mr60Decoder().feed(twin.stream(101.0, 102.0))
+    assert Presence(False) in msgs
+    dist = [m for m in msgs if isinstance(m, Distance)]
+    assert dist and not dist[0].valid
+    phases = [m for m in msgs if isinstance(m, Phases)]
+    assert len(phases) == 2 and all(abs(p.breath) < 0.2 for p in phases)
+
+
+def test_twin_port_reads_take_clock_time_and_unplugging_fails_like_a_uart() -> None:
+    from appliance.clock import VirtualClock
+
+    clock = VirtualClock(100.0)
+    port = TwinPort(_still_twin(), clock, step_s=0.5, unplugged=((101.0, 102.0),))
+    src = Mr60Radar(clock, opener=port.opener())
+    src.start()
+    assert port.read(10) and clock.now() == 100.5
+    clock.advance_to(101.0)
+    with pytest.raises(OSError):
+        port.read(256)
+    with pytest.raises(RadarUnavailable, match="unplugged"):
+        src.start()
+    clock.advance_to(102.0)
+    src.start()
+    assert src.running
