@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -556,6 +556,18 @@ def describe(
             }
         )
     return rows
+
+
+def main_alarm(rows: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    """The alarm Home Assistant's alarm entities show and set, from `describe`'s rows.
+
+    That is the config's alarm (id 0) if there is one, else the lowest-numbered alarm a user set,
+    else {"id": None, ...}.
+    """
+    if not rows:
+        return {"id": None, "time": None, "enabled": False, "window_min": None}
+    row = min(rows, key=lambda r: int(str(r["id"])))
+    return {k: row[k] for k in ("id", "time", "enabled", "window_min", "next_ring")}
 
 
 def _iso(t_s: float, tz: ZoneInfo) -> str:

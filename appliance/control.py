@@ -282,10 +282,7 @@ class Controller:
             rows = self.alarm_list()
         except CommandError:
             rows = []
-        if not rows:
-            return {"id": None, "time": None, "enabled": False, "window_min": None}
-        row = rows[0]  # by id: the config's first
-        return {k: row[k] for k in ("id", "time", "enabled", "window_min", "next_ring")}
+        return sched.main_alarm(rows)
 
     def _set_main(self, *, time: str | None = None, window_min: float | None = None) -> None:
         """Change the main alarm (a new daily one if there is none)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from appliance import alarm_schedule as sched
 from appliance import notify
 from appliance.alarm import AlarmTask
 from appliance.bus import Bus
@@ -332,10 +333,14 @@ class Daemon:
         }
 
     def _main_alarm(self) -> dict[str, Any]:
-        """The alarm Home Assistant's alarm entities show and set (see `Controller.main_alarm`)."""
-        from appliance.control import Controller
-
-        return Controller(self).main_alarm()
+        """The alarm Home Assistant's alarm entities show and set (`alarm_schedule.main_alarm`)."""
+        try:
+            rows = sched.describe(
+                self.store.alarms(), self.tz, self.clock.now(), sched.handled_map(self.store)
+            )
+        except StoreError:
+            rows = []  # a store that cannot be read shows no alarm; the ring path has its own
+        return sched.main_alarm(rows)
 
     # -- the button ----------------------------------------------------------------------------
     async def _button_task(self) -> None:

@@ -232,3 +232,12 @@ def test_cli_bad_input_is_one_line_exit_2(
     assert rc == 2
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("appliance: error:") and needle in lines[0]
+
+
+def test_the_main_alarm_is_the_lowest_id_or_none() -> None:
+    from appliance.alarm_schedule import main_alarm
+
+    assert main_alarm([])["id"] is None and main_alarm([])["enabled"] is False
+    row = {"time": "07:00", "enabled": True, "window_min": 30.0, "next_ring": None}
+    rows = [{**row, "id": 3}, {**row, "id": 0, "time": "06:30"}, {**row, "id": 1}]
+    assert main_alarm(rows) == {**row, "id": 0, "time": "06:30"}
