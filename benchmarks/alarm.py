@@ -33,6 +33,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,9 +43,15 @@ import numpy as np
 
 from appliance.alarm import SmartAlarm
 from appliance.frames import EPOCH_S, EpochFeatures, Stage, StagedEpoch
-from appliance.wake_policy import FirstWakeablePolicy, LatestSafePolicy, WakePolicy
-from benchmarks.alarm_render import RenderedNight, render_night
+from appliance.wake_policy import (
+    FirstWakeablePolicy,
+    LatestSafePolicy,
+    SleeperModel,
+    WakePolicy,
+)
+from benchmarks.alarm_render import HeldOutStagers, RenderedNight, render_night
 from benchmarks.simulate import find_nights
+from hardware.radar.night import load_night
 
 __all__ = ["POLICIES", "SET_OFFSETS_MIN", "WINDOW_MIN", "evaluate", "main", "replay_alarm"]
 
@@ -57,15 +64,41 @@ _WAKEABLE = (int(Stage.WAKE), int(Stage.LIGHT))
 _BAD = (int(Stage.DEEP), int(Stage.REM))
 _NO_FEATURES = EpochFeatures(0.0, 0, 1.0, (), None, None, None, 0.0, 1.0)
 
-PolicyFactory = Callable[[], WakePolicy | None]
+PolicyFactory = Callable[[SleeperModel], WakePolicy | None]
+
+
 POLICIES: dict[str, tuple[PolicyFactory | None, bool]] = {
-    "smart": (LatestSafePolicy, True),
-    "smart_epochs_only": (LatestSafePolicy, False),
-    "smart_penalty_300min": (lambda: LatestSafePolicy(300.0), True),
-    "first_light": (FirstWakeablePolicy, False),
+    "smart": (lambda m: LatestSafePolicy(model=m), True),
+    "smart_epochs_only": (lambda m: LatestSafePolicy(model=m), False),
+    "smart_shipped_model": (lambda m: LatestSafePolicy(), True),
+    "smart_penalty_30min": (lambda m: LatestSafePolicy(30.0, model=m), True),
+    "smart_penalty_120min": (lambda m: LatestSafePolicy(120.0, model=m), True),
+    "first_light": (lambda m: FirstWakeablePolicy(), False),
     "classic": (None, False),
 }
-"""Name → (policy factory, None = ring at the window start; feed the radar seconds)."""
+"""Name → (policy factory given the night's `SleeperModel`, None = ring at the window start;
+feed the radar seconds)."""
+
+
+def _staged(night: RenderedNight) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(truth, stager stage, stager probabilities) per scene epoch (stage -2 where none)."""
+    truth = np.where(night.expert_scored, night.truth, -1).astype(int)
+    stage = np.full(len(truth), -2, int)
+    probs = np.zeros((len(truth), 4))
+    k = np.rint((night.ep_t_s - night.start_s) / EPOCH_S).astype(int)
+    inside = (k >= 0) & (k < len(truth))
+    stage[k[inside]] = night.ep_stage[inside]
+    probs[k[inside]] = night.ep_probs[inside]
+    return truth, stage, probs
+
+
+def fit_sleeper_model(nights: Sequence[RenderedNight]) -> SleeperModel:
+    """The policy's model counted on training nights (never the night it is used on).
+
+    The pairs (expert stage, the rendered stager's symbol) of the last hours of each night
+    (`SleeperModel.count`).
+    """
+    return SleeperModel.count([_staged(n) for n in nights])
 
 
 def _epochs(night: RenderedNight) -> list[StagedEpoch]:
@@ -130,11 +163,26 @@ def set_times(night: RenderedNight) -> list[float]:
     return [float(np.floor((end - m * 60.0) / 60.0) * 60.0) for m in SET_OFFSETS_MIN]
 
 
-def evaluate(nights: Sequence[RenderedNight], window_min: float = WINDOW_MIN) -> dict[str, Any]:
-    """Replay every policy at every set time of every night; return the figures (module doc)."""
+def evaluate(
+    nights: Sequence[RenderedNight],
+    window_min: float = WINDOW_MIN,
+    subjects: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Replay every policy at every set time of every night; return the figures (module doc).
+
+    Args:
+        nights: The rendered nights.
+        window_min: The smart window, minutes.
+        subjects: Each night's subject (same order); `smart_fitted`'s model for a night is
+            fitted on the nights of the other subjects. None = each night its own subject.
+    """
     window_s = window_min * 60.0
+    subj = list(subjects) if subjects is not None else [n.record for n in nights]
+    if len(subj) != len(nights):
+        raise ValueError("one subject per night")
     per: dict[str, list[dict[str, Any]]] = {name: [] for name in POLICIES}
-    for night in nights:
+    for night, subject in zip(nights, subj, strict=True):
+        model = fit_sleeper_model([n for n, s in zip(nights, subj, strict=True) if s != subject])
         epochs = _epochs(night)
         for set_s in set_times(night):
             start = set_s - window_s
@@ -143,7 +191,8 @@ def evaluate(nights: Sequence[RenderedNight], window_min: float = WINDOW_MIN) ->
                 if factory is None:
                     ring, reason = start, "classic"
                 else:
-                    ring, reason = replay_alarm(night, epochs, set_s, window_s, factory(), seconds)
+                    policy = factory(model)
+                    ring, reason = replay_alarm(night, epochs, set_s, window_s, policy, seconds)
                 stage = _truth_at(night, ring)
                 per[name].append(
                     {
@@ -186,6 +235,15 @@ def evaluate(nights: Sequence[RenderedNight], window_min: float = WINDOW_MIN) ->
     return out
 
 
+def _counts_repr(c: np.ndarray) -> str:
+    """Pair counts as the source of `STAGER_PAIR_COUNTS` (each row as two lines of 16)."""
+    lines = []
+    for row in np.rint(c).astype(int):
+        for half in (row[:16], row[16:]):
+            lines.append(f'    "{" ".join(str(x) for x in half)}",')
+    return "(\n" + "\n".join(lines) + "\n)"
+
+
 def _summary(p: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in p.items() if k != "rows"}
 
@@ -222,6 +280,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
     p.add_argument("--limit", type=int, help="only the first N nights")
     p.add_argument("--no-cache", action="store_true", help="re-render every night")
+    p.add_argument(
+        "--held-out",
+        action="store_true",
+        help="stage each night with a model trained without its subject (LOSO; train extra)",
+    )
+    p.add_argument(
+        "--print-model",
+        action="store_true",
+        help="print the policy's model counted on all the nights of this run (the shipped "
+        "constants of appliance.wake_policy come from a --held-out run)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -231,13 +300,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     nights = []
-    for k, path in enumerate(paths):
-        print(f"[{k + 1}/{len(paths)}] {path.name} ...", file=sys.stderr, flush=True)
-        nights.append(render_night(path, cache=not args.no_cache))
+    with tempfile.TemporaryDirectory(prefix="alarm-heldout-") as tmp:
+        held = HeldOutStagers(paths[0].parent, Path(tmp)) if args.held_out else None
+        for k, path in enumerate(paths):
+            print(f"[{k + 1}/{len(paths)}] {path.name} ...", file=sys.stderr, flush=True)
+            nights.append(render_night(path, cache=not args.no_cache, held_out=held))
     t1 = time.perf_counter()
-    res = evaluate(nights)
+    res = evaluate(nights, subjects=[load_night(p).subject for p in paths])
+    res["held_out"] = bool(args.held_out)
     res["render_s"] = round(t1 - t0, 1)
     res["evaluate_s"] = round(time.perf_counter() - t1, 1)
+    if args.print_model:
+        counts = SleeperModel.pair_counts([_staged(n) for n in nights])
+        print(f"STAGER_PAIR_COUNTS: tuple[str, ...] = {_counts_repr(counts)}")
     print(format_table(res))
     print(f"render {res['render_s']} s (cached nights are read back), replay {res['evaluate_s']} s")
     if args.json:
