@@ -4,39 +4,38 @@ The smart window gives the alarm a choice. Ringing at the first light-sleep epoc
 policy) wakes the user gently but throws away the rest of the window; waiting keeps minutes of
 sleep but risks the sleeper drifting into deep or REM sleep, from which the deadline then wakes
 them. `LatestSafePolicy` makes that trade-off explicitly, as a finite-horizon optimal-stopping
-problem on a hidden Markov model of the sleeper (Ferguson, "Optimal Stopping and Applications",
-ch. 1–3; Rabiner 1989, doi:10.1109/5.18626):
+problem (Ferguson, "Optimal Stopping and Applications", ch. 1–3) on a model of the sleeper *and*
+of the stager that watches them (`SleeperModel`):
 
-- the *true* stage of each 30-s epoch follows a 4-state Markov chain (wake, light, deep, REM)
-  whose transition matrix is a population statistic of expert-scored stages (`SleeperModel`),
-  never the live stager's own transitions: a stager that rarely calls deep or REM would teach
-  the chain that light sleep always holds;
-- the live stager is a noisy sensor of that stage: its output is evidence through its
-  *held-out* confusion matrix, P(predicted | true), from its model card (a soft observation: the
-  stager's probability vector weights the confusion's columns, Pearl's virtual evidence). The
-  forward filter then gives a calibrated belief over the true stage, e.g. an epoch the stager
-  calls light is still REM with the probability that REM epochs are called light;
+- a Markov chain of (true stage, stager's symbol) pairs per 30-s epoch — a pairwise Markov chain
+  (Pieczynski 2003, doi:10.1109/TPAMI.2003.1195998). The symbol is the live stager's stage and
+  whether its deep + REM probability reaches `BAD_PROB_EDGE`. The chain is counted on training
+  nights (expert stages against the output of a stager that never saw those nights: held-out),
+  never on tonight's stager transitions: a stager that rarely calls deep or REM would otherwise
+  teach the policy that light sleep always holds. So the policy knows how often the stager
+  calls light while the sleeper is in REM, how long its wrong runs last, and how often light
+  sleep turns into deep or REM sleep in the morning hours (`MORNING_EPOCHS`);
+- the forward filter over tonight's epochs gives a calibrated belief over the true stage (a
+  light call is still REM with the probability that REM is called light, given what came
+  before);
 - ringing at time t is worth the sleep kept, (t − window start) in minutes, minus a penalty
   `bad_wake_min` if the sleeper is then in deep or REM sleep (the grogginess of such a wake —
   sleep inertia, Tassi & Muzet 2000, doi:10.1053/smrv.2000.0098 — in minutes of sleep it is
-  worth giving up to avoid it; default twice the window length: a wake from deep or REM sleep at
-  the set time is worse than a gentle one at the window start). The deadline is forced, in
-  whatever stage it finds the sleeper: the bad outcome the policy plans against;
-- the future is valued honestly, with the *observations* the alarm will have, not the true
-  stages: the continuation is the best of the plans "let k more epochs pass, then ring at the
-  first epoch the stager calls wake or light, else at the deadline" (k = 1 … the epochs left),
-  each evaluated exactly under the model — including the chance that the stager calls light
-  while the sleeper is in REM, and the chance that no wakeable moment comes before the deadline.
-  Ringing now is chosen iff it is worth at least the best such plan. This is a rollout policy
-  (Bertsekas, Tsitsiklis & Wu 1997, "Rollout algorithms for combinatorial optimization",
-  doi:10.1023/A:1009635226865; Bertsekas, "Dynamic Programming and Optimal Control", §6.4): it
-  does at least as well as the best of its base plans, and each plan's value is one backward
-  recursion (a 4×4 matrix times ≤ 90 steps).
+  worth giving up to avoid it; default `BAD_WAKE_WINDOWS` window lengths: the issue asks first
+  that the alarm rings in light sleep or wake, then that it keeps sleep). The deadline is
+  forced, in whatever stage it finds the sleeper: the bad outcome the policy plans against;
+- the future is valued with the *observations* the alarm will have, not with the true stages:
+  the continuation is the best of the plans "let k more epochs pass, then ring at the first
+  epoch the stager calls wake or light, else at the deadline" (k = 1 … the epochs left), each
+  evaluated exactly under the chain — including the chance that the stager calls light while
+  the sleeper is in REM, and the chance that no wakeable call comes before the deadline. It
+  rings now iff that is worth at least the best plan: a rollout policy (Bertsekas, Tsitsiklis &
+  Wu 1997, doi:10.1023/A:1009635226865), at least as good as the best of its base plans; each
+  plan is one backward recursion (a 32×32 matrix times ≤ 90 steps).
 
-Movement bursts (the radar's evidence of an arousal) are extra decision moments between epochs;
-they are not stage evidence here, because on the recorded nights a burst is nearly as frequent in
-deep and REM sleep as in light sleep (bursts in 13–21 % of epochs of every stage on the shared
-nights; a likelihood ratio ≤ 1.6 for light against deep or REM).
+Movement bursts (the radar's evidence of an arousal) are extra decision moments between epochs,
+not stage evidence: on the shared nights a burst is nearly as frequent in deep and REM sleep as in
+light sleep (bursts in 13–21 % of the morning epochs of every stage; a likelihood ratio ≤ 1.6).
 
 Everything here is pure and cheap. The policy only ever brings the ring earlier: the deadline is
 the alarm's own, independent path.
@@ -85,8 +84,77 @@ _PRIOR_EXIT = np.array(
         [0.5, 0.5, 0.0, 0.0],
     ]
 )
-STAGER_PAIR_COUNTS: tuple[str, ...] = tuple(" ".join(["1"] * 16) for _ in range(64))
-"""PLACEHOLDER"""
+STAGER_PAIR_COUNTS: tuple[str, ...] = (
+    "886 20 57 0 0 0 0 1 39 0 13 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "18 25 0 2 0 2 0 11 1 4 0 1 0 1 0 1",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "63 2 283 6 0 0 0 0 3 0 107 1 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 4 19 0 3 0 7 0 0 5 1 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 2 0 2 0 19 0 0 0 0 0 0 0 4 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "3 11 0 4 0 0 0 72 1 1 0 0 0 0 0 6",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "29 0 3 0 0 0 0 0 470 4 88 3 0 0 0 0",
+    "5 0 0 1 0 0 0 0 6 0 1 0 0 0 0 0",
+    "1 2 0 0 0 0 0 1 3 2 2 2 0 0 0 3",
+    "0 1 0 0 0 0 0 0 1 0 0 0 0 0 0 0",
+    "9 0 110 3 0 0 0 0 73 3 1455 32 0 1 0 0",
+    "1 0 15 2 0 0 0 0 3 0 14 0 0 0 0 0",
+    "0 1 2 2 0 0 0 2 0 1 29 60 0 11 0 8",
+    "0 1 2 14 0 0 0 0 0 0 0 1 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 1 0 0 0 3 0 0 3 0 1 6 0 50 0 1",
+    "0 0 0 6 0 8 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 1 1 0 0 0 5 0 2 1 10 0 2 0 46",
+    "0 0 0 1 0 0 0 4 0 0 0 0 0 0 0 0",
+    "2 0 0 0 0 0 0 0 5 0 0 0 0 0 0 0",
+    "36 0 3 0 0 1 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 1 1 0 0 0 0 0 0",
+    "1 1 1 1 0 3 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 14 2 0 0 0 0",
+    "3 1 45 2 0 1 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 17 0 2 0 3",
+    "0 2 2 19 0 9 0 2 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 7 0 0",
+    "1 3 0 11 0 45 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5",
+    "0 0 0 1 0 0 0 2 0 0 0 0 0 0 0 0",
+    "2 0 0 0 0 0 0 0 6 0 1 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 138 0 9 1 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "3 1 4 0 0 0 0 0 0 0 7 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 9 0 122 7 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 1 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 7 10 0 0 0 6",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    "0 0 0 0 0 0 0 0 0 0 1 4 0 0 0 2",
+)
+"""Transition counts of (expert stage, stager symbol) pairs, 32 × 32 (row = from, index
+`pair_index`; each row written as two lines of 16), over the last 3 h of the 15 shared nights,
+each night staged by a stager trained without its subject (leave-one-subject-out): how the
+shipped stager's recipe behaves on a sleeper it has never seen. Reproduce with
+`python -m benchmarks.alarm --held-out --print-model`; recount when the stager is retrained."""
 BAD_WAKE_WINDOWS = 8.0
 """Default penalty of a deep or REM wake, in window lengths of kept sleep (`LatestSafePolicy`)."""
 MORNING_EPOCHS = 360
@@ -110,8 +178,6 @@ def belief_of(epoch: StagedEpoch) -> np.ndarray:
     else:
         b[:] = 1.0 / _N
     return b
-
-
 
 
 def prior_transitions(
@@ -398,6 +464,35 @@ class LatestSafePolicy:
         set_s: float,
         belief: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Ringing now against the best plan of waiting, per true stage of the epoch just ended.
+
+        Args:
+            now_s: Now, UTC epoch s.
+            window_start_s: The window's start, UTC epoch s.
+            set_s: The set time, UTC epoch s.
+            belief: (4,) stage belief or (32,) pair belief (`pair_values`); None = the policy's.
+
+        Returns:
+            (stop, wait): (4,) as `pair_values`, averaged over the symbols the belief (or, for a
+            stage with no mass in it, the chain's stationary distribution) gives each stage.
+        """
+        b = self._belief(belief)
+        stop, wait = self.pair_values(now_s, window_start_s, set_s, b)
+        w = b.reshape(_N, N_SYMBOLS)
+        pi = self.model.stationary().reshape(_N, N_SYMBOLS)
+        w = np.where(w.sum(axis=1, keepdims=True) > 0, w, pi)
+        w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+        return (w * stop.reshape(_N, N_SYMBOLS)).sum(axis=1), (w * wait.reshape(_N, N_SYMBOLS)).sum(
+            axis=1
+        )
+
+    def pair_values(
+        self,
+        now_s: float,
+        window_start_s: float,
+        set_s: float,
+        belief: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Ringing now against the best plan of waiting, per (true stage, symbol) pair now.
 
         Args:
@@ -413,9 +508,7 @@ class LatestSafePolicy:
         """
         window_min = max((set_s - window_start_s) / 60.0, 1e-9)
         penalty = (
-            self._bad_wake_min
-            if self._bad_wake_min is not None
-            else BAD_WAKE_WINDOWS * window_min
+            self._bad_wake_min if self._bad_wake_min is not None else BAD_WAKE_WINDOWS * window_min
         )
         m = self._m
         ring_value = -penalty * self._bad_next
@@ -434,14 +527,14 @@ class LatestSafePolicy:
         # Plan k (k = 1 … n): no ring before decision k; its value given the pair now is
         # (M^(k-1) v[k]). The best plan for the belief is the continuation.
         b = self._belief(belief)
-        best, best_val = v[1], -math.inf
-        reach = np.eye(self._n_z)
+        r = b.copy()  # b M^(k-1): the belief carried through k - 1 epochs without ringing
+        best_k, best_val = 1, -math.inf
         for k in range(1, n + 1):
-            plan = reach @ v[k]
-            val = float(b @ plan)
+            val = float(r @ v[k])
             if val > best_val:
-                best, best_val = plan, val
-            reach = reach @ m
+                best_k, best_val = k, val
+            r = r @ m
+        best = np.linalg.matrix_power(m, best_k - 1) @ v[best_k]
         return stop, best
 
     def _belief(self, belief: np.ndarray | None) -> np.ndarray:
@@ -474,5 +567,5 @@ class LatestSafePolicy:
             p = np.asarray(belief, np.float64)
             ok = p.shape == (_N,) and bool(np.all(np.isfinite(p)))
             b = self._start(observation(int(np.argmax(p)), p) if ok else None)
-        stop, wait = self.values(now_s, window_start_s, set_s, b)
+        stop, wait = self.pair_values(now_s, window_start_s, set_s, b)
         return bool(b @ stop >= b @ wait)

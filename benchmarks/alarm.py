@@ -1,22 +1,36 @@
 """The smart alarm over every shared night, against two naive policies (on demand, not in tests).
 
-    python -m benchmarks.alarm [--nights DIR] [--json OUT] [--limit N]
+    python -m benchmarks.alarm [--nights DIR] [--json OUT] [--limit N] [--held-out]
+                               [--print-model]
 
 Every night (`../shared/data/*.npz`) is rendered once through the whole simulated chain
-(`benchmarks.alarm_render`: radar twin → DSP → presence → tracking → epochs → the shipped ONNX
-stager, cached), and the alarm — a pure consumer of staged epochs and radar seconds — is then
-replayed on that stream at `SET_OFFSETS_MIN` set times before the end of the experts' scoring
-(four set times within the last ~2 h of each night), window `WINDOW_MIN`. The replay drives the
-real `SmartAlarm` exactly as the daemon does: `update_time` every second, `update_epoch` with
-each staged epoch when it completes (all night long, so the policy learns the night),
+(`benchmarks.alarm_render`: radar twin → DSP → presence → tracking → epochs → the ONNX stager,
+cached), and the alarm — a pure consumer of staged epochs and radar seconds — is then replayed on
+that stream at `SET_OFFSETS_MIN` set times before the end of the experts' scoring (four set times
+within the last ~2 h of each night), window `WINDOW_MIN`. The replay drives the real
+`SmartAlarm` exactly as the daemon does: `update_time` every second, `update_epoch` with each
+staged epoch when it completes (all night long: the policy filters the whole night),
 `update_second` with each radar second.
+
+The stager: by default the shipped `live.onnx`, which saw most of these nights in training (an
+optimistic stream); `--held-out` stages each night with a model trained without its subject
+(leave-one-subject-out, the shipped training code; `benchmarks.alarm_render.HeldOutStagers`).
+
+The policy's model (`SleeperModel`: the chain of expert stage and stager output) of a night is
+counted on the nights of the *other* subjects in the same run (`fit_sleeper_model`): in-sample
+renders for the default run, held-out renders for `--held-out` — never on the night scored.
+`--print-model` prints the model counted on all the nights of the run (from a `--held-out` run:
+the source of `appliance.wake_policy.STAGER_PAIR_COUNTS`).
 
 Policies:
 
-- `smart`: `SmartAlarm` with `LatestSafePolicy` and movement bursts (what the daemon runs);
+- `smart`: `SmartAlarm` with `LatestSafePolicy` (its default penalty) on the night's counted
+  model, with movement bursts: the daemon's policy, measured without the scored night;
 - `smart_epochs_only`: the same without the radar seconds (what movement adds);
-- `smart_penalty_300min`: `LatestSafePolicy(bad_wake_min=300)`, a far more cautious sleeper
-  (the sensitivity of the one free parameter);
+- `smart_shipped_model`: `LatestSafePolicy()` exactly as shipped (`SleeperModel.default()`,
+  counted on the held-out renders of all 15 nights, the scored one included);
+- `smart_penalty_60min`, `smart_penalty_960min`: the one free parameter, `bad_wake_min`, at a
+  quarter and 4× the default (the trade-off curve);
 - `first_light`: ring at the first light or wake epoch in the window (`FirstWakeablePolicy`);
 - `classic`: ring at the window start (a plain alarm set `WINDOW_MIN` earlier).
 
@@ -50,7 +64,7 @@ from appliance.wake_policy import (
     WakePolicy,
 )
 from benchmarks.alarm_render import HeldOutStagers, RenderedNight, render_night
-from benchmarks.simulate import find_nights
+from benchmarks.simulate import _machine, find_nights
 from hardware.radar.night import load_night
 
 __all__ = ["POLICIES", "SET_OFFSETS_MIN", "WINDOW_MIN", "evaluate", "main", "replay_alarm"]
@@ -71,8 +85,8 @@ POLICIES: dict[str, tuple[PolicyFactory | None, bool]] = {
     "smart": (lambda m: LatestSafePolicy(model=m), True),
     "smart_epochs_only": (lambda m: LatestSafePolicy(model=m), False),
     "smart_shipped_model": (lambda m: LatestSafePolicy(), True),
-    "smart_penalty_30min": (lambda m: LatestSafePolicy(30.0, model=m), True),
-    "smart_penalty_120min": (lambda m: LatestSafePolicy(120.0, model=m), True),
+    "smart_penalty_60min": (lambda m: LatestSafePolicy(60.0, model=m), True),
+    "smart_penalty_960min": (lambda m: LatestSafePolicy(960.0, model=m), True),
     "first_light": (lambda m: FirstWakeablePolicy(), False),
     "classic": (None, False),
 }
@@ -308,11 +322,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     t1 = time.perf_counter()
     res = evaluate(nights, subjects=[load_night(p).subject for p in paths])
     res["held_out"] = bool(args.held_out)
+    res["machine"] = _machine()
+    res["measured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     res["render_s"] = round(t1 - t0, 1)
     res["evaluate_s"] = round(time.perf_counter() - t1, 1)
     if args.print_model:
         counts = SleeperModel.pair_counts([_staged(n) for n in nights])
         print(f"STAGER_PAIR_COUNTS: tuple[str, ...] = {_counts_repr(counts)}")
+    stager = "held-out (LOSO) stagers" if args.held_out else "the shipped stager (in-sample)"
+    print(f"{stager} · {res['machine']['cpu']} ({res['machine']['cpus']} CPUs)")
     print(format_table(res))
     print(f"render {res['render_s']} s (cached nights are read back), replay {res['evaluate_s']} s")
     if args.json:

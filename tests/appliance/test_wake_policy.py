@@ -216,12 +216,15 @@ def test_a_larger_penalty_never_rings_later() -> None:
 def test_a_leaning_light_epoch_is_worth_less_than_a_clean_one() -> None:
     pol = LatestSafePolicy(model=reliable_light_model())
     ws = SET_S - WINDOW_S
-    stop, _ = pol.values(SET_S - 600, ws, SET_S)
+    stop, _ = pol.pair_values(SET_S - 600, ws, SET_S)
     light = np.zeros(4 * N_SYMBOLS)
     light[pair_index(int(Stage.LIGHT), int(L_LOW or 0))] = 1.0
     rem = np.zeros(4 * N_SYMBOLS)
     rem[pair_index(int(Stage.REM), int(L_LOW or 0))] = 1.0
     assert rem @ stop < light @ stop
+    stop4, wait4 = pol.values(SET_S - 600, ws, SET_S, np.array([0.0, 0.3, 0.0, 0.7]))
+    assert stop4.shape == wait4.shape == (4,)
+    assert stop4[int(Stage.REM)] < stop4[int(Stage.LIGHT)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,8 +238,7 @@ def test_deterministic() -> None:
         for _ in range(300)
     ]
     runs = [
-        run_alarm(LatestSafePolicy(model=blind_stager_model()), stream).rang_at_s
-        for _ in range(2)
+        run_alarm(LatestSafePolicy(model=blind_stager_model()), stream).rang_at_s for _ in range(2)
     ]
     assert runs[0] == runs[1] is not None
 
