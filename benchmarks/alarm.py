@@ -233,6 +233,7 @@ def evaluate(
             "in_window": _share([r["in_window"] for r in rows]),
             "alarms_truth_had_wakeable": len(with_wake),
             "in_light_or_wake": _share([r["truth_stage"] in _WAKEABLE for r in with_wake]),
+            "in_light_or_wake_ci95": _wilson([r["truth_stage"] in _WAKEABLE for r in with_wake]),
             "rang_in_deep_or_rem": _share([r["truth_stage"] in _BAD for r in rows]),
             "sleep_kept_min_median": float(np.median([r["kept_min"] for r in rows]))
             if rows
@@ -262,6 +263,18 @@ def _summary(p: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in p.items() if k != "rows"}
 
 
+def _wilson(flags: Sequence[bool], z: float = 1.96) -> list[float] | None:
+    """The Wilson score 95 % interval of a share (Wilson 1927, doi:10.1080/01621459.1927.10502953):
+    with 60 alarms one alarm is 0.017, and two policies a few alarms apart are not different."""
+    n = len(flags)
+    if n == 0:
+        return None
+    p = float(np.mean(flags))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(centre - half, 3), round(centre + half, 3)]
+
+
 def _share(flags: Sequence[bool]) -> float | None:
     return float(np.mean(flags)) if flags else None
 
@@ -270,17 +283,23 @@ def _f(v: float | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _ci(ci: list[float] | None) -> str:
+    return "-" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
+
+
 def format_table(res: dict[str, Any]) -> str:
     """The policies side by side."""
     head = (
-        f"{'policy':20} {'alarms':>6} {'late':>4} {'in_window':>9} {'light/wake':>10} "
+        f"{'policy':23} {'alarms':>6} {'late':>4} {'in_window':>9} {'light/wake':>10} "
+        f"{'95% CI':>13} "
         f"{'deep/REM':>8} {'kept median':>11} {'kept mean':>9}  reasons"
     )
     lines = [f"{res['nights']} nights, window {res['window_min']:g} min", head]
     for name, p in res["policies"].items():
         lines.append(
-            f"{name:20} {p['alarms']:>6} {p['late']:>4} {_f(p['in_window'], '.3f'):>9} "
-            f"{_f(p['in_light_or_wake'], '.3f'):>10} {_f(p['rang_in_deep_or_rem'], '.3f'):>8} "
+            f"{name:23} {p['alarms']:>6} {p['late']:>4} {_f(p['in_window'], '.3f'):>9} "
+            f"{_f(p['in_light_or_wake'], '.3f'):>10} {_ci(p['in_light_or_wake_ci95']):>13} "
+            f"{_f(p['rang_in_deep_or_rem'], '.3f'):>8} "
             f"{_f(p['sleep_kept_min_median'], '.1f'):>11} {_f(p['sleep_kept_min_mean'], '.1f'):>9}"
             f"  {p['reasons']}"
         )
