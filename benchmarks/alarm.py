@@ -1,22 +1,36 @@
 """The smart alarm over every shared night, against two naive policies (on demand, not in tests).
 
-    python -m benchmarks.alarm [--nights DIR] [--json OUT] [--limit N]
+    python -m benchmarks.alarm [--nights DIR] [--json OUT] [--limit N] [--held-out]
+                               [--print-model]
 
 Every night (`../shared/data/*.npz`) is rendered once through the whole simulated chain
-(`benchmarks.alarm_render`: radar twin → DSP → presence → tracking → epochs → the shipped ONNX
-stager, cached), and the alarm — a pure consumer of staged epochs and radar seconds — is then
-replayed on that stream at `SET_OFFSETS_MIN` set times before the end of the experts' scoring
-(four set times within the last ~2 h of each night), window `WINDOW_MIN`. The replay drives the
-real `SmartAlarm` exactly as the daemon does: `update_time` every second, `update_epoch` with
-each staged epoch when it completes (all night long, so the policy learns the night),
+(`benchmarks.alarm_render`: radar twin → DSP → presence → tracking → epochs → the ONNX stager,
+cached), and the alarm — a pure consumer of staged epochs and radar seconds — is then replayed on
+that stream at `SET_OFFSETS_MIN` set times before the end of the experts' scoring (four set times
+within the last ~2 h of each night), window `WINDOW_MIN`. The replay drives the real
+`SmartAlarm` exactly as the daemon does: `update_time` every second, `update_epoch` with each
+staged epoch when it completes (all night long: the policy filters the whole night),
 `update_second` with each radar second.
+
+The stager: by default the shipped `live.onnx`, which saw most of these nights in training (an
+optimistic stream); `--held-out` stages each night with a model trained without its subject
+(leave-one-subject-out, the shipped training code; `benchmarks.alarm_render.HeldOutStagers`).
+
+The policy's model (`SleeperModel`: the chain of expert stage and stager output) of a night is
+counted on the nights of the *other* subjects in the same run (`fit_sleeper_model`): in-sample
+renders for the default run, held-out renders for `--held-out` — never on the night scored.
+`--print-model` prints the model counted on all the nights of the run (from a `--held-out` run:
+the source of `appliance.wake_policy.STAGER_PAIR_COUNTS`).
 
 Policies:
 
-- `smart`: `SmartAlarm` with `LatestSafePolicy` and movement bursts (what the daemon runs);
+- `smart`: `SmartAlarm` with `LatestSafePolicy` (its default penalty) on the night's counted
+  model, with movement bursts: the daemon's policy, measured without the scored night;
 - `smart_epochs_only`: the same without the radar seconds (what movement adds);
-- `smart_penalty_300min`: `LatestSafePolicy(bad_wake_min=300)`, a far more cautious sleeper
-  (the sensitivity of the one free parameter);
+- `smart_shipped_model`: `LatestSafePolicy()` exactly as shipped (`SleeperModel.default()`,
+  counted on the held-out renders of all 15 nights, the scored one included);
+- `smart_penalty_60min`, `smart_penalty_960min`: the one free parameter, `bad_wake_min`, at a
+  quarter and 4× the default (the trade-off curve);
 - `first_light`: ring at the first light or wake epoch in the window (`FirstWakeablePolicy`);
 - `classic`: ring at the window start (a plain alarm set `WINDOW_MIN` earlier).
 
@@ -33,6 +47,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,9 +57,15 @@ import numpy as np
 
 from appliance.alarm import SmartAlarm
 from appliance.frames import EPOCH_S, EpochFeatures, Stage, StagedEpoch
-from appliance.wake_policy import FirstWakeablePolicy, LatestSafePolicy, WakePolicy
-from benchmarks.alarm_render import RenderedNight, render_night
-from benchmarks.simulate import find_nights
+from appliance.wake_policy import (
+    FirstWakeablePolicy,
+    LatestSafePolicy,
+    SleeperModel,
+    WakePolicy,
+)
+from benchmarks.alarm_render import HeldOutStagers, RenderedNight, render_night
+from benchmarks.simulate import _machine, find_nights
+from hardware.radar.night import load_night
 
 __all__ = ["POLICIES", "SET_OFFSETS_MIN", "WINDOW_MIN", "evaluate", "main", "replay_alarm"]
 
@@ -57,15 +78,41 @@ _WAKEABLE = (int(Stage.WAKE), int(Stage.LIGHT))
 _BAD = (int(Stage.DEEP), int(Stage.REM))
 _NO_FEATURES = EpochFeatures(0.0, 0, 1.0, (), None, None, None, 0.0, 1.0)
 
-PolicyFactory = Callable[[], WakePolicy | None]
+PolicyFactory = Callable[[SleeperModel], WakePolicy | None]
+
+
 POLICIES: dict[str, tuple[PolicyFactory | None, bool]] = {
-    "smart": (LatestSafePolicy, True),
-    "smart_epochs_only": (LatestSafePolicy, False),
-    "smart_penalty_300min": (lambda: LatestSafePolicy(300.0), True),
-    "first_light": (FirstWakeablePolicy, False),
+    "smart": (lambda m: LatestSafePolicy(model=m), True),
+    "smart_epochs_only": (lambda m: LatestSafePolicy(model=m), False),
+    "smart_shipped_model": (lambda m: LatestSafePolicy(), True),
+    "smart_penalty_60min": (lambda m: LatestSafePolicy(60.0, model=m), True),
+    "smart_penalty_960min": (lambda m: LatestSafePolicy(960.0, model=m), True),
+    "first_light": (lambda m: FirstWakeablePolicy(), False),
     "classic": (None, False),
 }
-"""Name → (policy factory, None = ring at the window start; feed the radar seconds)."""
+"""Name → (policy factory given the night's `SleeperModel`, None = ring at the window start;
+feed the radar seconds)."""
+
+
+def _staged(night: RenderedNight) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(truth, stager stage, stager probabilities) per scene epoch (stage -2 where none)."""
+    truth = np.where(night.expert_scored, night.truth, -1).astype(int)
+    stage = np.full(len(truth), -2, int)
+    probs = np.zeros((len(truth), 4))
+    k = np.rint((night.ep_t_s - night.start_s) / EPOCH_S).astype(int)
+    inside = (k >= 0) & (k < len(truth))
+    stage[k[inside]] = night.ep_stage[inside]
+    probs[k[inside]] = night.ep_probs[inside]
+    return truth, stage, probs
+
+
+def fit_sleeper_model(nights: Sequence[RenderedNight]) -> SleeperModel:
+    """The policy's model counted on training nights (never the night it is used on).
+
+    The pairs (expert stage, the rendered stager's symbol) of the last hours of each night
+    (`SleeperModel.count`).
+    """
+    return SleeperModel.count([_staged(n) for n in nights])
 
 
 def _epochs(night: RenderedNight) -> list[StagedEpoch]:
@@ -130,11 +177,26 @@ def set_times(night: RenderedNight) -> list[float]:
     return [float(np.floor((end - m * 60.0) / 60.0) * 60.0) for m in SET_OFFSETS_MIN]
 
 
-def evaluate(nights: Sequence[RenderedNight], window_min: float = WINDOW_MIN) -> dict[str, Any]:
-    """Replay every policy at every set time of every night; return the figures (module doc)."""
+def evaluate(
+    nights: Sequence[RenderedNight],
+    window_min: float = WINDOW_MIN,
+    subjects: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Replay every policy at every set time of every night; return the figures (module doc).
+
+    Args:
+        nights: The rendered nights.
+        window_min: The smart window, minutes.
+        subjects: Each night's subject (same order); `smart_fitted`'s model for a night is
+            fitted on the nights of the other subjects. None = each night its own subject.
+    """
     window_s = window_min * 60.0
+    subj = list(subjects) if subjects is not None else [n.record for n in nights]
+    if len(subj) != len(nights):
+        raise ValueError("one subject per night")
     per: dict[str, list[dict[str, Any]]] = {name: [] for name in POLICIES}
-    for night in nights:
+    for night, subject in zip(nights, subj, strict=True):
+        model = fit_sleeper_model([n for n, s in zip(nights, subj, strict=True) if s != subject])
         epochs = _epochs(night)
         for set_s in set_times(night):
             start = set_s - window_s
@@ -143,7 +205,8 @@ def evaluate(nights: Sequence[RenderedNight], window_min: float = WINDOW_MIN) ->
                 if factory is None:
                     ring, reason = start, "classic"
                 else:
-                    ring, reason = replay_alarm(night, epochs, set_s, window_s, factory(), seconds)
+                    policy = factory(model)
+                    ring, reason = replay_alarm(night, epochs, set_s, window_s, policy, seconds)
                 stage = _truth_at(night, ring)
                 per[name].append(
                     {
@@ -170,6 +233,7 @@ def evaluate(nights: Sequence[RenderedNight], window_min: float = WINDOW_MIN) ->
             "in_window": _share([r["in_window"] for r in rows]),
             "alarms_truth_had_wakeable": len(with_wake),
             "in_light_or_wake": _share([r["truth_stage"] in _WAKEABLE for r in with_wake]),
+            "in_light_or_wake_ci95": _wilson([r["truth_stage"] in _WAKEABLE for r in with_wake]),
             "rang_in_deep_or_rem": _share([r["truth_stage"] in _BAD for r in rows]),
             "sleep_kept_min_median": float(np.median([r["kept_min"] for r in rows]))
             if rows
@@ -186,8 +250,29 @@ def evaluate(nights: Sequence[RenderedNight], window_min: float = WINDOW_MIN) ->
     return out
 
 
+def _counts_repr(c: np.ndarray) -> str:
+    """Pair counts as the source of `STAGER_PAIR_COUNTS` (each row as two lines of 16)."""
+    lines = []
+    for row in np.rint(c).astype(int):
+        for half in (row[:16], row[16:]):
+            lines.append(f'    "{" ".join(str(x) for x in half)}",')
+    return "(\n" + "\n".join(lines) + "\n)"
+
+
 def _summary(p: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in p.items() if k != "rows"}
+
+
+def _wilson(flags: Sequence[bool], z: float = 1.96) -> list[float] | None:
+    """The Wilson score 95 % interval of a share (Wilson 1927, doi:10.1080/01621459.1927.10502953):
+    with 60 alarms one alarm is 0.017, and two policies a few alarms apart are not different."""
+    n = len(flags)
+    if n == 0:
+        return None
+    p = float(np.mean(flags))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(centre - half, 3), round(centre + half, 3)]
 
 
 def _share(flags: Sequence[bool]) -> float | None:
@@ -198,17 +283,23 @@ def _f(v: float | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _ci(ci: list[float] | None) -> str:
+    return "-" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
+
+
 def format_table(res: dict[str, Any]) -> str:
     """The policies side by side."""
     head = (
-        f"{'policy':20} {'alarms':>6} {'late':>4} {'in_window':>9} {'light/wake':>10} "
+        f"{'policy':23} {'alarms':>6} {'late':>4} {'in_window':>9} {'light/wake':>10} "
+        f"{'95% CI':>13} "
         f"{'deep/REM':>8} {'kept median':>11} {'kept mean':>9}  reasons"
     )
     lines = [f"{res['nights']} nights, window {res['window_min']:g} min", head]
     for name, p in res["policies"].items():
         lines.append(
-            f"{name:20} {p['alarms']:>6} {p['late']:>4} {_f(p['in_window'], '.3f'):>9} "
-            f"{_f(p['in_light_or_wake'], '.3f'):>10} {_f(p['rang_in_deep_or_rem'], '.3f'):>8} "
+            f"{name:23} {p['alarms']:>6} {p['late']:>4} {_f(p['in_window'], '.3f'):>9} "
+            f"{_f(p['in_light_or_wake'], '.3f'):>10} {_ci(p['in_light_or_wake_ci95']):>13} "
+            f"{_f(p['rang_in_deep_or_rem'], '.3f'):>8} "
             f"{_f(p['sleep_kept_min_median'], '.1f'):>11} {_f(p['sleep_kept_min_mean'], '.1f'):>9}"
             f"  {p['reasons']}"
         )
@@ -222,6 +313,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
     p.add_argument("--limit", type=int, help="only the first N nights")
     p.add_argument("--no-cache", action="store_true", help="re-render every night")
+    p.add_argument(
+        "--held-out",
+        action="store_true",
+        help="stage each night with a model trained without its subject (LOSO; train extra)",
+    )
+    p.add_argument(
+        "--print-model",
+        action="store_true",
+        help="print the policy's model counted on all the nights of this run (the shipped "
+        "constants of appliance.wake_policy come from a --held-out run)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -231,13 +333,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     t0 = time.perf_counter()
     nights = []
-    for k, path in enumerate(paths):
-        print(f"[{k + 1}/{len(paths)}] {path.name} ...", file=sys.stderr, flush=True)
-        nights.append(render_night(path, cache=not args.no_cache))
+    with tempfile.TemporaryDirectory(prefix="alarm-heldout-") as tmp:
+        held = HeldOutStagers(paths[0].parent, Path(tmp)) if args.held_out else None
+        for k, path in enumerate(paths):
+            print(f"[{k + 1}/{len(paths)}] {path.name} ...", file=sys.stderr, flush=True)
+            nights.append(render_night(path, cache=not args.no_cache, held_out=held))
     t1 = time.perf_counter()
-    res = evaluate(nights)
+    res = evaluate(nights, subjects=[load_night(p).subject for p in paths])
+    res["held_out"] = bool(args.held_out)
+    res["machine"] = _machine()
+    res["measured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     res["render_s"] = round(t1 - t0, 1)
     res["evaluate_s"] = round(time.perf_counter() - t1, 1)
+    if args.print_model:
+        counts = SleeperModel.pair_counts([_staged(n) for n in nights])
+        print(f"STAGER_PAIR_COUNTS: tuple[str, ...] = {_counts_repr(counts)}")
+    stager = "held-out (LOSO) stagers" if args.held_out else "the shipped stager (in-sample)"
+    print(f"{stager} · {res['machine']['cpu']} ({res['machine']['cpus']} CPUs)")
     print(format_table(res))
     print(f"render {res['render_s']} s (cached nights are read back), replay {res['evaluate_s']} s")
     if args.json:
