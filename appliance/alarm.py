@@ -135,7 +135,7 @@ class SmartAlarm:
     States: "armed" (before the window) → "window" (smart window open) → "ringing" ⇄ "snoozed" →
     "dismissed" or "missed" (rang `ring_max_s` without being stopped). `update_time` must be called
     at least once a second; `update_epoch` with each live-stager epoch as it completes (all night:
-    the policy learns tonight's transitions from them); `update_second` with each radar second.
+    the policy filters tonight's epochs into its belief); `update_second` with each radar second.
 
     When it rings:
 
