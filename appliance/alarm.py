@@ -74,6 +74,7 @@ __all__ = [
     "AlarmTask",
     "RingReason",
     "SmartAlarm",
+    "SoundChoice",
     "VolumeControl",
     "config_alarm",
     "next_occurrence",
@@ -100,6 +101,15 @@ AROUSAL_BELIEF = np.array([0.5, 0.5, 0.0, 0.0])
 _TERMINAL: frozenset[str] = frozenset({"dismissed", "missed"})
 _BURST_WINDOW_S = 5
 _BURST_MIN_S = 2
+
+
+@runtime_checkable
+class SoundChoice(Protocol):
+    """A speaker that can ring another sound than its configured one (an alarm's own sound)."""
+
+    def set_sound(self, name: str) -> None:
+        """Ring the shipped sound `name` from the next play on; "" = the configured sound."""
+        ...
 
 
 @runtime_checkable
@@ -833,6 +843,13 @@ class AlarmTask:
         )
         self._save("ringing", alarm, now)
         self._play_failed = False
+        if isinstance(self._speaker, SoundChoice):
+            # Alarms sharing the set time ring the first one's own sound ("" = the configured).
+            alarms = self._ring.alarms if self._ring is not None else ()
+            try:
+                self._speaker.set_sound(next((a.sound for a in alarms if a.sound), ""))
+            except Exception as e:  # the wrong sound still rings
+                log.warning("alarm sound not chosen: %s", e)
         self._play(alarm, now)
 
     def _volume(self, alarm: SmartAlarm, now: float) -> float:

@@ -86,7 +86,8 @@ class Alarm:
         skip_s: Set time of one occurrence to skip, UTC epoch s; None = skip nothing.
         window_min: Smart window before the set time, minutes, [0, 45].
         sunrise_min: Sunrise light before the set time, minutes, [0, 60] (0 = none).
-        sound: Name of the sound to ring (one of hardware.sounds.SOUNDS).
+        sound: Name of the sound to ring (one of hardware.sounds.SOUNDS); "" = the `[speaker]`
+            sound of the config.
         created_s: When it was set, UTC epoch s (a one-off rings at the first occurrence after).
     """
 
@@ -97,7 +98,7 @@ class Alarm:
     skip_s: float | None = None
     window_min: float = 30.0
     sunrise_min: float = 30.0
-    sound: str = "chimes"
+    sound: str = ""
     created_s: float = field(default=0.0)
 
     @property
@@ -434,6 +435,7 @@ def set_alarm(
     days: str = "daily",
     window_min: float | None = None,
     alarm_id: int | None = None,
+    sound: str | None = None,
 ) -> Alarm:
     """Create an alarm, or change alarm `alarm_id` (which is then on, with no skip).
 
@@ -445,19 +447,32 @@ def set_alarm(
         window_min: Smart window, minutes, [0, 45]; None = 30 for a new alarm, unchanged for an
             existing one.
         alarm_id: The alarm to change; None = a new alarm.
+        sound: A shipped sound (`hardware.sounds.SOUNDS`) or "" (the config's `[speaker]`
+            sound); None = "" for a new alarm, unchanged for an existing one.
 
     Raises:
-        AlarmInputError: a bad time, days or window; an unknown id; id 0 (the config's alarm).
+        AlarmInputError: a bad time, days, window or sound; an unknown id; id 0 (the config's
+            alarm).
         StoreError: the store failed.
     """
     t = parse_time(time)
     d = parse_days(days)
     w = None if window_min is None else validate_window(window_min)
+    if sound:
+        from hardware.sounds import SOUNDS
+
+        if sound not in SOUNDS:
+            raise AlarmInputError(f"unknown sound {sound!r}; known: {', '.join(SOUNDS)}")
     if alarm_id is None:
-        return store.put_alarm(
-            Alarm(id=-1, time=t, days=d, window_min=30.0 if w is None else w, created_s=now_s),
-            new=True,
+        new = Alarm(
+            id=-1,
+            time=t,
+            days=d,
+            window_min=30.0 if w is None else w,
+            sound=sound or "",
+            created_s=now_s,
         )
+        return store.put_alarm(new, new=True)
     if alarm_id == CONFIG_ALARM_ID:
         raise AlarmInputError("alarm 0 is the config's [alarm] time: change it in the config")
     old = _get(store, alarm_id)
@@ -469,6 +484,7 @@ def set_alarm(
             enabled=True,
             skip_s=None,
             window_min=old.window_min if w is None else w,
+            sound=old.sound if sound is None else sound,
             created_s=now_s,
         )
     )

@@ -24,13 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from appliance.alarm import config_alarm
+from appliance.alarm import SoundChoice, config_alarm
 from appliance.alarm_schedule import Alarm, handled_map, next_ring
 from appliance.config import AlarmConfig, Config
 from appliance.errors import StoreError
 from appliance.store import Store
 from hardware.board import detect_board
-from hardware.speaker import AplaySpeaker, SimulatedSpeaker, Speaker
+from hardware.speaker import Speaker, speaker_from_config
 
 __all__ = ["ALIVE_S", "DUE_S", "BackstopResult", "backstop", "default_speaker"]
 
@@ -61,12 +61,15 @@ class BackstopResult:
 
 
 def default_speaker(cfg: Config) -> Speaker:
-    """ALSA (`aplay`) on a Pi that has it, the simulated twin elsewhere (as `appliance run`)."""
-    aplay = AplaySpeaker()
-    if detect_board(cfg).is_pi and aplay.available():
-        return aplay
-    log.warning("backstop: no ALSA speaker here; ringing the simulated one")
-    return SimulatedSpeaker()
+    """The configured `[speaker]` chain on a Pi, the simulated twin elsewhere.
+
+    On a Pi that is the chain `appliance run` rings: its device, fallback device, buzzer and
+    sound.
+    """
+    if detect_board(cfg).is_pi:
+        return speaker_from_config(cfg.speaker, simulated=False)
+    log.warning("backstop: not on a Pi; ringing the simulated speaker")
+    return speaker_from_config(cfg.speaker, simulated=True)
 
 
 def backstop(
@@ -116,6 +119,11 @@ def backstop(
     if ring is None or ring.set_s > t:
         return BackstopResult("nothing_due")
     log.warning("backstop: the daemon is down and alarm %s is due: ringing", ring.ids)
+    if isinstance(speaker, SoundChoice):
+        try:
+            speaker.set_sound(next((a.sound for a in ring.alarms if a.sound), ""))
+        except ValueError as e:  # the configured sound still rings
+            log.error("backstop: %s", e)
     plays = 0
     end = t + ring_s
     while True:

@@ -171,6 +171,9 @@ def _alarm_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     st.add_argument("--window", type=float, metavar="MIN", help="smart window, 0-45 min (30)")
     st.add_argument("--id", type=int, help="change this alarm instead of adding one")
+    st.add_argument(
+        "--sound", help="chimes | birdsong | bowl (default: the config's [speaker] sound)"
+    )
     ls = common(asub.add_parser("list", help="list the alarms and when each rings next"))
     ls.add_argument("--json", action="store_true", help="print JSON")
     sk = common(asub.add_parser("skip", help="skip the next occurrence (default: the next ring)"))
@@ -409,7 +412,13 @@ def _cmd_alarm(args: argparse.Namespace) -> int:
     with Store.open(db) as store:
         if cmd == "set":
             a = sched.set_alarm(
-                store, now, args.time, days=args.days, window_min=args.window, alarm_id=args.id
+                store,
+                now,
+                args.time,
+                days=args.days,
+                window_min=args.window,
+                alarm_id=args.id,
+                sound=args.sound,
             )
             t = sched.occurrence(a, tz, now)
             print(f"alarm {a.id}: {a.time} {sched.days_label(a.days)}, next {_when(t, tz)}")
@@ -442,14 +451,15 @@ def _when(t_s: float | None, tz: ZoneInfoT) -> str:
 def _alarm_table(rows: list[dict[str, object]]) -> str:
     if not rows:
         return "no alarms (appliance alarm set HH:MM)"
-    lines = [f"{'id':>3}  {'time':5}  {'days':14}  {'on':3}  {'window':6}  next ring"]
+    lines = [f"{'id':>3}  {'time':5}  {'days':14}  {'on':3}  {'window':6}  {'sound':8}  next ring"]
     for r in rows:
         nxt = str(r["next_ring"] or "-")
         if r["skip_next"]:
             nxt += f" (skipping {r['skip_next']})"
         lines.append(
             f"{r['id']!s:>3}  {r['time']!s:5}  {r['days']!s:14}  "
-            f"{'on' if r['enabled'] else 'off':3}  {r['window_min']!s:>6}  {nxt}"
+            f"{'on' if r['enabled'] else 'off':3}  {r['window_min']!s:>6}  "
+            f"{r['sound'] or 'default'!s:8}  {nxt}"
         )
     return "\n".join(lines)
 

@@ -172,7 +172,7 @@ class Controller:
             days: "daily", "weekdays", "mon-fri", "once", ... or a list of day names.
             window_min: Smart window, minutes, 0–45.
             sunrise_min: Sunrise length, minutes, 0–60.
-            sound: One of the shipped sounds.
+            sound: One of the shipped sounds, or "" for the config's `[speaker]` sound.
             enabled: On or off.
 
         Raises:
@@ -211,7 +211,7 @@ class Controller:
                     raise CommandError("sunrise_min must be from 0 to 60 minutes")
                 alarm = d.store.put_alarm(replace(alarm, sunrise_min=float(sunrise_min)))
             if sound is not None:
-                if sound not in SOUNDS:
+                if sound and sound not in SOUNDS:  # "" = the config's [speaker] sound
                     raise CommandError(f"unknown sound {sound!r}; known: {', '.join(SOUNDS)}")
                 alarm = d.store.put_alarm(replace(alarm, sound=sound))
             if enabled is not None:

@@ -157,6 +157,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # v3: settings that must survive a restart (standby), one JSON value per key.
     ("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",),
+    # v4: an alarm's sound is rung; '' is the config's [speaker] sound. Until now every alarm
+    # rang the config's sound, so the old default 'chimes' meant just that.
+    ("UPDATE alarms SET sound = '' WHERE sound = 'chimes'",),
 )
 """Ordered schema migrations: entry ``k`` takes ``user_version`` from ``k`` to ``k + 1``.
 

@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from appliance.errors import HardwareError
-from hardware.sounds import DEFAULT_SOUND, sound_path
+from hardware.sounds import DEFAULT_SOUND, SOUNDS, sound_path
 
 if TYPE_CHECKING:
     from appliance.config import SpeakerConfig
@@ -186,6 +186,17 @@ class _HasNow(Protocol):
     def now(self) -> float: ...
 
 
+def _chosen_sound(name: str, configured: str) -> str:
+    """The shipped sound to play for an alarm's `name` ("" = `configured`).
+
+    Raises:
+        ValueError: `name` is not a shipped sound.
+    """
+    if name and name not in SOUNDS:
+        raise ValueError(f"unknown sound {name!r} (choose from {', '.join(SOUNDS)})")
+    return name or configured
+
+
 class SimulatedSpeaker:
     """The twin used by tests and the simulator: it records what it was asked to do.
 
@@ -218,6 +229,7 @@ class SimulatedSpeaker:
         self.fail_plays = fail_plays
         self.fail_checks = fail_checks
         self.sound = sound
+        self._configured_sound = sound
         self._ramp = ramp or VolumeRamp(ramp_s=0.0)
         self._ring = _RingTimer()
         self.events: list[tuple[float, str]] = []
@@ -233,6 +245,14 @@ class SimulatedSpeaker:
     def plays(self) -> list[float]:
         """Times of the successful `play` calls, UTC epoch seconds."""
         return [t for t, what in self.events if what == "play"]
+
+    def set_sound(self, name: str) -> None:
+        """Pretend to play the shipped sound `name` from now on; "" = the one it was built with.
+
+        Raises:
+            ValueError: `name` is not a shipped sound.
+        """
+        self.sound = _chosen_sound(name, self._configured_sound)
 
     def play(self, t_s: float) -> None:
         """Record a play at `t_s` (UTC epoch s), or raise `HardwareError` if a failure is due."""
@@ -436,6 +456,7 @@ class AplaySpeaker:
         self.device = device
         self._wav_path = wav_path
         self._sound = sound
+        self._configured_sound = sound
         self._cache_dir = cache_dir
         self._popen: PopenFactory = popen if popen is not None else subprocess.Popen
         self._run: RunFactory = run if run is not None else subprocess.run
@@ -451,6 +472,16 @@ class AplaySpeaker:
     def available(self) -> bool:
         """Return True if `aplay` is on the PATH."""
         return shutil.which("aplay") is not None
+
+    def set_sound(self, name: str) -> None:
+        """Play the shipped sound `name` from the next play on; "" = the one it was built with.
+
+        A speaker given its own `wav_path` keeps playing that file.
+
+        Raises:
+            ValueError: `name` is not a shipped sound.
+        """
+        self._sound = _chosen_sound(name, self._configured_sound)
 
     def wav_file(self) -> Path:
         """Return the WAV to play at full volume.
@@ -732,6 +763,17 @@ class FallbackSpeaker:
     def available(self) -> bool:
         """Return True if any output is available."""
         return any(o.available() for o in self._outputs)
+
+    def set_sound(self, name: str) -> None:
+        """Choose the sound on every output that can play one ("" = each one's configured).
+
+        Raises:
+            ValueError: `name` is not a shipped sound.
+        """
+        for out in self._outputs:
+            choose = getattr(out, "set_sound", None)
+            if callable(choose):
+                choose(name)
 
     def check(self) -> SpeakerCheck:
         """Check the outputs in order and make the first that passes active. Never raises.

@@ -515,15 +515,16 @@ class Clock:
 
 def test_backstop_rings_a_due_alarm_once(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.sqlite") as store:
-        sched.set_alarm(store, SET_S - 86400, "07:00", days="daily")
+        sched.set_alarm(store, SET_S - 86400, "07:00", days="daily", sound="birdsong")
         cfg = AlarmConfig()
         c = Clock(SET_S - 60)
-        spk = SimulatedSpeaker(c)
+        spk = SimulatedSpeaker(c, sound="bowl")
         assert backstop(store, cfg, BERLIN, spk, now=c.now, sleep=c.sleep).action == "nothing_due"
         c.t = SET_S + 30
         res = backstop(store, cfg, BERLIN, spk, now=c.now, sleep=c.sleep, ring_s=20.0)
         assert res.action == "rang" and res.set_s == SET_S and res.ids == (1,)
         assert spk.plays[0] == SET_S + 30 and spk.events[-1][1] == "stop"
+        assert {p.sound for p in spk.played} == {"birdsong"}  # the alarm's own sound
         c.t = SET_S + 90  # the next minute: already rung
         assert backstop(store, cfg, BERLIN, spk, now=c.now, sleep=c.sleep).action == "nothing_due"
         assert store.alarm_states()[1].status == "backstop"
@@ -567,3 +568,31 @@ def test_daemon_after_backstop_does_not_ring_again(tmp_path: Path) -> None:
             return r
 
     assert run(main()).speaker.plays == []
+
+
+def test_each_alarm_rings_its_own_sound_and_the_default_is_the_config_speakers(
+    tmp_path: Path,
+) -> None:
+    async def main() -> Rig:
+        with Store.open(tmp_path / "s.sqlite") as store:
+            speaker = SimulatedSpeaker(sound="bowl")  # the config's [speaker] sound
+            r = Rig(SET_S - 7200, store, cfg=AlarmConfig(), speaker=speaker)
+            now = r.clock.now()
+            sched.set_alarm(store, now, "06:00", days="once", window_min=0, sound="birdsong")
+            sched.set_alarm(store, now, "06:30", days="once", window_min=0)
+            with pytest.raises(sched.AlarmInputError, match="unknown sound"):
+                sched.set_alarm(store, now, "06:45", sound="klaxon")
+            await r.start()
+            for t in (SET_S - 3600, SET_S - 1800):
+                await r.until(t + 5)
+                assert r.task.dismiss()
+            await r.close()
+            return r
+
+    r = run(main())
+    assert [(p.t_s, p.sound) for p in r.speaker.played] == [
+        (SET_S - 3600, "birdsong"),
+        (SET_S - 3600 + 4, "birdsong"),
+        (SET_S - 1800, "bowl"),
+        (SET_S - 1800 + 4, "bowl"),
+    ]

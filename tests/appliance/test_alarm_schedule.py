@@ -193,7 +193,18 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     rc, out, _ = _cli(capsys, "alarm", "set", "07:00", "--days", "mon-fri", "--db", db)
     assert rc == 0 and out.startswith("alarm 1: 07:00 weekdays, next ")
     rc, out, _ = _cli(
-        capsys, "alarm", "set", "6:30", "--days", "once", "--window", "20", "--db", db
+        capsys,
+        "alarm",
+        "set",
+        "6:30",
+        "--days",
+        "once",
+        "--window",
+        "20",
+        "--sound",
+        "bowl",
+        "--db",
+        db,
     )
     assert rc == 0 and "alarm 2: 06:30 once" in out
     assert _cli(capsys, "alarm", "skip", "1", "--db", db)[0] == 0
@@ -206,8 +217,9 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     ]
     assert rows[0]["skip_next"] is not None and rows[1]["next_ring"] is None
     assert rows[1]["window_min"] == 20.0
+    assert (rows[0]["sound"], rows[1]["sound"]) == ("", "bowl")
     rc, out, _ = _cli(capsys, "alarm", "list", "--db", db)
-    assert rc == 0 and "skipping" in out
+    assert rc == 0 and "skipping" in out and " default " in out and " bowl " in out
     assert _cli(capsys, "alarm", "delete", "2", "--db", db)[0] == 0
     assert [
         r["id"] for r in json.loads(_cli(capsys, "alarm", "list", "--json", "--db", db)[1])
@@ -221,6 +233,7 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         (["set", "07:00", "--days", "funday"], "--days"),
         (["set", "07:00", "--window", "50"], "--window"),
         (["set", "07:00", "--id", "7"], "no alarm with id 7"),
+        (["set", "07:00", "--sound", "klaxon"], "unknown sound"),
         (["delete", "9"], "no alarm with id 9"),
         (["skip"], "nothing to skip"),
     ],

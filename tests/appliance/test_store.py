@@ -527,3 +527,22 @@ def test_epochs_survive_sigkill_right_after_add_epoch(tmp_path: Path) -> None:
         s.add_epoch(sid, staged(n - 1, Stage.REM), NAMES)
         assert len(s.epochs(sid)) == n
         assert s.epochs(sid)[-1].stage == Stage.REM
+
+
+def test_v4_alarms_that_had_the_old_default_sound_ring_the_configs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before v4 no alarm's own sound was rung: 'chimes' was only the column's default.
+    path = tmp_path / "store.db"
+    monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:3])
+    with Store.open(path):
+        pass
+    with raw(path) as c:
+        for t, sound in (("06:00", "chimes"), ("07:00", "bowl")):
+            c.execute(
+                "INSERT INTO alarms (time, days, sound, created_s) VALUES (?, 127, ?, 0)",
+                (t, sound),
+            )
+    monkeypatch.undo()
+    with Store.open(path) as s:
+        assert [(a.time, a.sound) for a in s.alarms()] == [("06:00", ""), ("07:00", "bowl")]

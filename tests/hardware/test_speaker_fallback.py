@@ -260,3 +260,19 @@ def test_speaker_from_config() -> None:
     assert chain.name == "aplay hw:0"
     with pytest.raises(Exception, match="fallback_device"):
         parse_config({"speaker": {"device": "hw:0", "fallback_device": "hw:0"}})
+
+
+def test_an_alarms_sound_is_chosen_on_every_output(aplay_present: None, tmp_path: Path) -> None:
+    popen = FakePopen()
+    primary = AplaySpeaker(cache_dir=tmp_path, popen=popen, sound="bowl")
+    twin = SimulatedSpeaker(sound="bowl")
+    chain = FallbackSpeaker([primary, twin, BuzzerSpeaker(17, pin_factory=MockFactory())])
+    chain.set_sound("birdsong")
+    chain.play(0.0)
+    assert Path(popen.procs[0].args[-1]) == sound_path("birdsong") and twin.sound == "birdsong"
+    chain.stop()
+    chain.set_sound("")  # the next alarm has none of its own: the configured sound again
+    chain.play(10.0)
+    assert Path(popen.procs[1].args[-1]) == sound_path("bowl") and twin.sound == "bowl"
+    with pytest.raises(ValueError, match="unknown sound"):
+        chain.set_sound("klaxon")
