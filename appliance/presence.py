@@ -64,6 +64,10 @@ _STEADY_FACTOR = 3.0
 _NOVEL_FACTOR = 5.0
 _MOTION_SNR_DB = 12.0
 """A body movement makes somebody present only on a target this far above the floor, dB."""
+_ARRIVAL_SNR_DB = 15.0
+"""A target this far above the floor, where a body movement was seen the second before, is
+somebody arriving (the dynamic power is smoothed over seconds, so a body walking in often
+stands out only the second after its first movement), dB."""
 _PP_PER_RMS = 2.0 * math.sqrt(2.0)
 _STRONG_GAIN = 3.0
 """Evidence per second of a target that passes `breathing_evidence_strict`, s."""
@@ -170,14 +174,18 @@ def still_breathing(t: Target) -> float:
     return periodic * size * now
 
 
-def _motion_evidence(t: Target) -> bool:
-    """Body movement strong enough to make somebody present on its own (walking in).
+def _novel_movement(t: Target) -> bool:
+    """Body movement well above what already moves at that distance.
 
     Stricter than `body_movement`: where something already moves (a curtain), a gust must not
     count; where nothing moved before (steady level 0), any body movement counts at once.
     """
-    novel = t.movement >= MOVING_MM_S + _NOVEL_FACTOR * t.steady_movement
-    return novel and t.snr_db >= _MOTION_SNR_DB
+    return t.movement >= MOVING_MM_S + _NOVEL_FACTOR * t.steady_movement
+
+
+def _motion_evidence(t: Target) -> bool:
+    """Body movement strong enough to make somebody present on its own (walking in)."""
+    return _novel_movement(t) and t.snr_db >= _MOTION_SNR_DB
 
 
 @dataclass(slots=True)
@@ -204,6 +212,7 @@ class PresenceDetector:
         self._locations: list[_Location] = []
         self._primed: list[tuple[float, float]] = []  # (distance m, until t_s) after a movement
         self._start_s: float | None = None
+        self._moved_m: list[float] = []  # where a novel movement was seen the second before
         self._last_above_s = -math.inf
         self._last_t_s: float | None = None
 
@@ -281,7 +290,16 @@ class PresenceDetector:
             self._start_s = sec.t_s
         dt = 1.0 if self._last_t_s is None else max(1e-3, sec.t_s - self._last_t_s)
         self._last_t_s = sec.t_s
-        moved = [t for t in sec.targets if _motion_evidence(t)]
+        moved = [
+            t
+            for t in sec.targets
+            if _motion_evidence(t)
+            or (
+                t.snr_db >= _ARRIVAL_SNR_DB
+                and any(abs(t.distance_m - d) <= _GATE_M for d in self._moved_m)
+            )
+        ]
+        self._moved_m = [t.distance_m for t in sec.targets if _novel_movement(t)]
         self._primed = [(d, u) for d, u in self._primed if u >= sec.t_s]
         self._primed += [(t.distance_m, sec.t_s + _PRIME_S) for t in moved]
         progress = self._accumulate(sec, dt)
