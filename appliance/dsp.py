@@ -73,6 +73,8 @@ class DspConfig:
         noise_percentile: Percentile of the range profile taken as the noise floor.
         steady_tau_s: Time constant of the per-bin steady movement level, s.
         recent_resp_s: Span of the "breathing now" RMS, s.
+        min_resp_window_s: Shortest respiration window that gives a breath rate and breath
+            statistics, s: after a start the window grows from this to `resp_window_s`.
     """
 
     clutter_tau_s: float = 20.0
@@ -88,6 +90,7 @@ class DspConfig:
     noise_percentile: float = 20.0
     steady_tau_s: float = 60.0
     recent_resp_s: float = 8.0
+    min_resp_window_s: float = 15.0
 
 
 _RESP_FS_HZ = 10.0
@@ -135,12 +138,19 @@ class RadarDsp:
         self._sos_move = signal.butter(2, cfg.movement_hp_hz, "highpass", fs=self._fs, output="sos")
         x0 = frames.iq[0].astype(np.complex128)
         self._clutter_zi = ((1.0 - self._a_clutter) * x0)[None, :]
+        # Until the EMA's own memory is full, the clutter estimate is the plain mean of the
+        # frames so far (the bias-corrected start of an EMA): a radar started beside a sleeper
+        # then sees the chest's motion within a breath or two, not after 2–3 time constants.
+        self._n_warm = int(round(1.0 / self._a_clutter))
+        self._warm_sum = np.zeros(nb, np.complex128)
+        self._n_seen = 0
         self._power_zi = np.zeros((1, nb))
         self._last_phase = np.angle(frames.iq[0] - x0).astype(np.float64)  # zeros
         self._zi_resp = np.zeros((self._sos_resp.shape[0], 2, nb))
         self._zi_card = np.zeros((self._sos_card.shape[0], 2, nb))
         self._zi_move = np.zeros((self._sos_move.shape[0], 2, nb))
         self._n_resp = int(cfg.resp_window_s * _RESP_FS_HZ)
+        self._n_resp_min = min(self._n_resp, int(cfg.min_resp_window_s * _RESP_FS_HZ))
         self._n_card = int(cfg.cardiac_window_s * self._fs)
         self._resp_buf = np.zeros((0, nb))
         self._card_buf = np.zeros((0, nb))
@@ -178,10 +188,7 @@ class RadarDsp:
         if not self._ready:
             self._setup(frames)
         x = frames.iq.astype(np.complex128)
-        a = self._a_clutter
-        clutter, self._clutter_zi = signal.lfilter(
-            [a], [1.0, -(1.0 - a)], x, axis=0, zi=self._clutter_zi
-        )
+        clutter = self._clutter(x)
         dyn = x - clutter
         power, self._power_zi = signal.lfilter(
             [self._a_power],
@@ -231,6 +238,26 @@ class RadarDsp:
             self._pend_vel = self._pend_vel[n_done:]
         return out
 
+    def _clutter(self, x: np.ndarray) -> np.ndarray:
+        """Static-clutter estimate of each frame of a batch, (n, n_bins) complex."""
+        a = self._a_clutter
+        n = x.shape[0]
+        nw = max(0, min(n, self._n_warm - self._n_seen))
+        parts: list[np.ndarray] = []
+        if nw:
+            csum = self._warm_sum + np.cumsum(x[:nw], axis=0)
+            mean = csum / (self._n_seen + 1.0 + np.arange(nw))[:, None]
+            self._warm_sum = csum[-1]
+            self._clutter_zi = ((1.0 - a) * mean[-1])[None, :]
+            parts.append(mean)
+        if nw < n:
+            ema, self._clutter_zi = signal.lfilter(
+                [a], [1.0, -(1.0 - a)], x[nw:], axis=0, zi=self._clutter_zi
+            )
+            parts.append(ema)
+        self._n_seen += n
+        return parts[0] if len(parts) == 1 else np.vstack(parts)
+
     # -- one second ----------------------------------------------------------------------------
     def _second(
         self,
@@ -277,7 +304,7 @@ class RadarDsp:
         out: list[Target] = []
         new_breaths: tuple[Breath, ...] = ()
         beats: tuple[float, ...] = ()
-        full = resp.shape[0] >= self._n_resp
+        full = resp.shape[0] >= self._n_resp_min
         for rank, (b, off) in enumerate(targets):
             br, q = self._breath_rate(resp[:, b])
             heart = self._heart.estimate(card[:, b])
@@ -339,9 +366,11 @@ class RadarDsp:
 
     def _breath_rate(self, x: np.ndarray) -> tuple[float | None, float]:
         """Return (breaths/min or None, periodicity in [0, 1]) of a 10-Hz respiration window."""
-        if x.shape[0] < self._n_resp:
+        n = x.shape[0]
+        if n < self._n_resp_min:
             return None, 0.0
-        y = (x - x.mean()) * self._resp_win
+        win = self._resp_win if n == self._n_resp else np.hanning(n)
+        y = (x - x.mean()) * win
         spec = np.abs(np.fft.rfft(y, self._resp_nfft)) ** 2
         lo, hi = self.cfg.resp_band_hz
         band = (self._resp_freqs >= lo) & (self._resp_freqs <= hi)
@@ -352,7 +381,8 @@ class RadarDsp:
         i = int(np.argmax(sb))
         f = self._resp_freqs[band]
         df = f[1] - f[0]
-        near = np.abs(f - f[i]) <= 0.04
+        # Periodicity at the window's resolution: ±0.04 Hz at 30 s, wider while it grows.
+        near = np.abs(f - f[i]) <= 0.04 * self._n_resp / n
         quality = float(sb[near].sum() / total)
         fi = f[i]
         if 0 < i < len(sb) - 1:
