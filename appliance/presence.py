@@ -226,8 +226,8 @@ class PresenceDetector:
         return breath, move
 
     def _is_primed(self, distance_m: float, t_s: float) -> bool:
-        assert self._start_s is not None
-        if t_s - self._start_s <= _PRIME_S:
+        start_s = t_s if self._start_s is None else self._start_s
+        if t_s - start_s <= _PRIME_S:
             return True
         return any(abs(d - distance_m) <= _GATE_M and t_s <= u for d, u in self._primed)
 
@@ -240,16 +240,18 @@ class PresenceDetector:
             loc.seen = False
         best = 0.0
         for t in sec.targets:
-            loc = min(
+            near = min(
                 (c for c in self._locations if abs(c.distance_m - t.distance_m) <= _GATE_M),
                 key=lambda c: abs(c.distance_m - t.distance_m),
                 default=None,
             )
-            if loc is None:
+            if near is None:
                 loc = _Location(t.distance_m, 0.0)
                 self._locations.append(loc)
-            elif loc.seen:
+            elif near.seen:
                 continue  # one target per location and second
+            else:
+                loc = near
             loc.seen = True
             loc.distance_m = t.distance_m
             w = _snr_weight(t)
