@@ -118,8 +118,14 @@ def _breathing_counts(
     cva: tuple[float, float],
     asym: tuple[float, float],
 ) -> float:
-    """Product of the breathing-chest counts of `breathing_evidence`, each a ramp (lo, hi)."""
+    """Product of the breathing-chest counts of `breathing_evidence`, each a ramp (lo, hi).
+
+    Without three complete breaths (the variabilities are NaN) nothing counts: a steadiness
+    that was never measured is no evidence.
+    """
     if t.breath_rate_bpm is None or t.breath_amp_mm <= 0.0:
+        return 0.0
+    if not (math.isfinite(t.breath_interval_cv) and math.isfinite(t.breath_amp_cv)):
         return 0.0
     periodic = _ramp(t.resp_quality, *q) * _ramp(t.breath_rate_bpm, 6.5, 8.0)
     size = _ramp(t.breath_amp_mm, 0.3, 0.6) * (1.0 - _ramp(t.breath_amp_mm, 15.0, 22.0))
