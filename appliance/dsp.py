@@ -8,7 +8,10 @@ Per range bin the chain is:
 
 1. static clutter removal: subtract an exponential moving average of the IQ (time constant
    `clutter_tau_s`), which keeps only what moves (Acconeer, "Breathing" reference application,
-   A121 documentation; Alizadeh et al. 2019, doi:10.1109/ACCESS.2019.2912956);
+   A121 documentation; Alizadeh et al. 2019, doi:10.1109/ACCESS.2019.2912956); until the
+   average has `clutter_tau_s` of frames behind it, it is the plain mean of the frames so far
+   (the bias-corrected start of an EMA), so that a pipeline started beside a sleeper sees the
+   chest's motion after a breath or two instead of after 2–3 time constants;
 2. phase demodulation with unwrapping across frames; displacement = phase · λ / 4π
    (λ ≈ 4.96 mm at 60.5 GHz, so 1 mm of chest motion is ≈ 2.5 rad);
 3. respiration band 0.1–0.7 Hz (Butterworth, `sosfilt` with carried state), decimated to 10 Hz;
@@ -16,9 +19,11 @@ Per range bin the chain is:
 
 Targets are local maxima of the dynamic power across range above a noise floor taken as a low
 percentile of the range profile (most bins see no person). For each target the breath rate is the
-spectral peak of the last 30 s of its respiration band (periodicity = share of band power near the
-peak), and the heart rate the peak of a harmonic-summed spectrum of the last 16 s of its cardiac
-band (Mercuri et al. 2019, doi:10.1038/s41928-019-0258-6, for radar vital signs in general).
+spectral peak of the last 30 s of its respiration band (periodicity = share of band power within
+±0.04 Hz of the peak; after a start the window grows from `min_resp_window_s` = 15 s, with the
+band widened to the shorter window's resolution), and the heart rate the peak of a
+harmonic-summed spectrum of the last 16 s of its cardiac band (Mercuri et al. 2019,
+doi:10.1038/s41928-019-0258-6, for radar vital signs in general).
 Each target also carries breath-by-breath statistics of its last 30 s (`appliance.breath`:
 interval and amplitude variability, median amplitude, Ti/Ttot), its "breathing now" RMS, heart
 quality (`appliance.heartbeat`), a large-movement flag and the bin's steady movement level (a
