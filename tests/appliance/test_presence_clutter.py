@@ -128,14 +128,12 @@ def test_a_fresh_start_beside_a_still_sleeper_is_present_within_35_s(distance_m)
     assert all(p.present for p in out if p.t_s - fr.t_s[0] >= first)
 
 
-def test_a_still_sleeper_stays_present_through_a_40_s_central_apnoea():
-    fr = _sleeper_frames(300.0, distance_m=0.8, apnoea=(150.0, 190.0), seed=3)
+def test_a_still_sleeper_stays_present_through_a_60_s_central_apnoea():
+    fr = _sleeper_frames(320.0, distance_m=0.8, apnoea=(150.0, 210.0), seed=3)
     det = PresenceDetector(Config().presence)
-    out = [(s, det.update(s)) for s in RadarDsp().update(fr)]
+    out = [det.update(s) for s in RadarDsp().update(fr)]
     t0 = fr.t_s[0]
-    assert all(p.present for _, p in out if p.t_s - t0 >= 40.0)
-    # The breathing itself does stop: the confidence falls during the apnoea.
-    assert min(p.confidence for _, p in out if 175.0 <= p.t_s - t0 <= 190.0) < 0.5
+    assert all(p.present for p in out if p.t_s - t0 >= 40.0)
 
 
 @pytest.mark.parametrize("seed", [11, 13])
