@@ -32,9 +32,9 @@ fan's vibration is no body movement). The strongest target's completed breaths a
 intervals are reported each second in `RadarSecond.breaths` / `beat_intervals_s`.
 
 Measured (`python -m benchmarks.radar`, 15 simulated nights, 3 × 10-min windows each; see
-benchmarks/README.md): breath rate per epoch median abs error 0.42/min (95th pct 2.13), 10-Hz
-waveform r = 0.9996 against the driving breathing in still epochs, heart rate median abs error
-1.33 bpm, distance error 1.4 cm, 925–1130× real time with presence on one shared core.
+benchmarks/README.md; 2026-12-01): breath rate per epoch median abs error 0.34/min (95th pct
+1.61), 10-Hz waveform r = 0.9996 against the driving breathing in still epochs, heart rate median
+abs error 1.32 bpm, distance error 1.4 cm, 1058× real time with presence on one shared core.
 """
 
 from __future__ import annotations
