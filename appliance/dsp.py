@@ -27,9 +27,9 @@ harmonic-summed spectrum of the last 16 s of its cardiac band (Mercuri et al. 20
 doi:10.1038/s41928-019-0258-6, for radar vital signs in general).
 Each target also carries breath-by-breath statistics of its last 30 s (`appliance.breath`:
 interval and amplitude variability, median amplitude, Ti/Ttot), its "breathing now" RMS, heart
-quality (`appliance.heartbeat`), a large-movement flag and the bin's steady movement level (a
-fan's vibration is no body movement). The strongest target's completed breaths and beat-to-beat
-intervals are reported each second in `RadarSecond.breaths` / `beat_intervals_s`.
+quality (`appliance.heartbeat`), a large-movement flag and the steady movement level around its
+bin (a fan's vibration is no body movement). The strongest target's completed breaths and
+beat-to-beat intervals are reported each second in `RadarSecond.breaths` / `beat_intervals_s`.
 
 Measured (`python -m benchmarks.radar`, 15 simulated nights, 3 × 10-min windows each; see
 benchmarks/README.md; 2026-12-01): breath rate per epoch median abs error 0.34/min (95th pct
@@ -43,7 +43,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
+from scipy import ndimage, signal
 
 from appliance.breath import breath_stats, find_breaths
 from appliance.frames import Breath, RadarFrames, RadarSecond, Target
@@ -78,6 +78,9 @@ class DspConfig:
         max_targets: At most this many targets are reported.
         noise_percentile: Percentile of the range profile taken as the noise floor.
         steady_tau_s: Time constant of the per-bin steady movement level, s.
+        steady_spread_m: A target's steady movement level is the highest of the bins within
+            this distance, m: a vibrating object's peak hops between neighbouring bins, and a
+            bin it only now reaches has not yet learned that it moves.
         recent_resp_s: Span of the "breathing now" RMS, s.
         min_resp_window_s: Shortest respiration window that gives a breath rate and breath
             statistics, s: after a start the window grows from this to `resp_window_s`.
@@ -97,6 +100,7 @@ class DspConfig:
     max_targets: int = 3
     noise_percentile: float = 20.0
     steady_tau_s: float = 60.0
+    steady_spread_m: float = 0.12
     recent_resp_s: float = 8.0
     min_resp_window_s: float = 15.0
     rate_window_s: float = 20.0
@@ -181,7 +185,9 @@ class RadarDsp:
         self._heart = HeartRateEstimator(self._fs, cfg.cardiac_window_s)
         self._steady = np.zeros(nb)
         self._steady_init = False
+        self._n_steady = 0
         self._a_steady = 1.0 - math.exp(-1.0 / cfg.steady_tau_s)
+        self._steady_spread = 2 * int(round(cfg.steady_spread_m / frames.range_step_m)) + 1
         self._n_recent = int(cfg.recent_resp_s * _RESP_FS_HZ)
         self._last_onset_s = -math.inf
         self._ready = True
@@ -294,7 +300,12 @@ class RadarDsp:
             self._steady = np.where(seen, move_all, 0.0)
             steady = self._steady.copy()
             self._steady_init = True
-        self._steady += self._a_steady * (np.where(seen, move_all, 0.0) - self._steady)
+        # Bias-corrected start: the plain mean of the seconds so far until the EMA's memory is
+        # full, so that a fan's level is known within its first sweeps, not after minutes.
+        self._n_steady += 1
+        a_steady = max(self._a_steady, 1.0 / self._n_steady)
+        self._steady += a_steady * (np.where(seen, move_all, 0.0) - self._steady)
+        steady = ndimage.maximum_filter1d(steady, self._steady_spread, mode="nearest")
         targets: list[tuple[int, float]] = []
         cand = np.flatnonzero(snr_db >= cfg.target_snr_db)
         sep_bins = max(1, int(round(cfg.min_separation_m / self._step_m)))

@@ -86,6 +86,9 @@ _NEED_PRIMED_S = 12.0
 """Evidence that confirms a breather where one is expected (after a movement, at start), s."""
 _MAX_EVIDENCE_S = 60.0
 """Cap of a location's evidence, s (a long stretch of breathing is not credit for ever)."""
+_MOTION_HISTORY_S = 10.0
+"""A movement is novel only against this much history, s: in the first seconds after a start
+the steady level of what already moves there (a fan) is not known yet."""
 _PRIME_S = 90.0
 """How long a body movement (or the start of the detector) primes a location, s."""
 
@@ -266,14 +269,17 @@ class PresenceDetector:
             loc.seen = True
             loc.distance_m = t.distance_m
             w = _snr_weight(t)
+            primed = self._is_primed(t.distance_m, sec.t_s)
             if w * breathing_evidence_strict(t) >= 0.5:
                 gain = _STRONG_GAIN
-            elif w * breathing_evidence(t) >= 0.5:
+            elif primed and w * breathing_evidence(t) >= 0.5:
+                # Merely plausible breathing counts only where a breather is expected: a curtain
+                # in a steady draught can look plausible for a minute or more.
                 gain = _LOOSE_GAIN
             else:
                 gain = -_DECAY
             loc.evidence_s = min(_MAX_EVIDENCE_S, max(0.0, loc.evidence_s + gain * dt))
-            need = _NEED_PRIMED_S if self._is_primed(t.distance_m, sec.t_s) else _NEED_S
+            need = _NEED_PRIMED_S if primed else _NEED_S
             progress = min(1.0, loc.evidence_s / need)
             if progress >= 1.0 and gain > 0.0 and self._confirmed_m is None:
                 self._confirmed_m = t.distance_m
@@ -312,6 +318,8 @@ class PresenceDetector:
                 and any(abs(t.distance_m - d) <= _GATE_M for d in self._moved_m)
             )
         ]
+        if sec.t_s - self._start_s < _MOTION_HISTORY_S:
+            moved = []
         self._moved_m = [t.distance_m for t in sec.targets if _novel_movement(t)]
         self._primed = [(d, u) for d, u in self._primed if u >= sec.t_s]
         self._primed += [(t.distance_m, sec.t_s + _PRIME_S) for t in moved]
