@@ -89,6 +89,8 @@ _MAX_EVIDENCE_S = 60.0
 _MOTION_HISTORY_S = 10.0
 """A movement is novel only against this much history, s: in the first seconds after a start
 the steady level of what already moves there (a fan) is not known yet."""
+_NEW_AFTER_S = 20.0
+"""A target is new where none was seen within the gate for this long, s."""
 _PRIME_S = 90.0
 """How long a body movement (or the start of the detector) primes a location, s."""
 
@@ -125,6 +127,8 @@ def _breathing_counts(
     cvi: tuple[float, float],
     cva: tuple[float, float],
     asym: tuple[float, float],
+    rate: tuple[float, float] = (6.5, 8.0),
+    big: tuple[float, float] = (15.0, 22.0),
 ) -> float:
     """Product of the breathing-chest counts of `breathing_evidence`, each a ramp (lo, hi).
 
@@ -135,8 +139,8 @@ def _breathing_counts(
         return 0.0
     if not (math.isfinite(t.breath_interval_cv) and math.isfinite(t.breath_amp_cv)):
         return 0.0
-    periodic = _ramp(t.resp_quality, *q) * _ramp(t.breath_rate_bpm, 6.5, 8.0)
-    size = _ramp(t.breath_amp_mm, 0.3, 0.6) * (1.0 - _ramp(t.breath_amp_mm, 15.0, 22.0))
+    periodic = _ramp(t.resp_quality, *q) * _ramp(t.breath_rate_bpm, *rate)
+    size = _ramp(t.breath_amp_mm, 0.3, 0.6) * (1.0 - _ramp(t.breath_amp_mm, *big))
     steady = (1.0 - _ramp(t.breath_amp_cv, *cva)) * (1.0 - _ramp(t.breath_interval_cv, *cvi))
     asymmetric = _ramp(abs(t.breath_ti_ratio - 0.5), *asym)
     now = _ramp(t.recent_resp_mm / (t.breath_amp_mm / _PP_PER_RMS), 0.15, 0.35)
@@ -163,14 +167,22 @@ def breathing_evidence(t: Target) -> float:
 def breathing_evidence_strict(t: Target) -> float:
     """`breathing_evidence` with the limits of a clearly breathing sleeper, [0, 1].
 
-    Periodicity above ~0.8, interval CV below ~0.1, amplitude CV below ~0.25 and |Ti/Ttot − 0.5|
-    above ~0.05: what most of a still sleeper's seconds show (median periodicity 0.93, interval CV
-    0.06, amplitude CV 0.10 on the simulated nights) and a narrowband random process (a cloth
+    Periodicity above ~0.8, interval CV below ~0.1, amplitude CV below ~0.25, |Ti/Ttot − 0.5|
+    above ~0.05, at >= ~8/min and below ~14 mm peak to peak (an oscillating fan head sweeping a
+    reflector by 10–25 mm at 8/min can otherwise pass): what most of a still sleeper's seconds
+    show (median periodicity 0.93, interval CV 0.06, amplitude CV 0.10 on the simulated nights)
+    and a narrowband random process (a cloth
     pendulum in a draught: periodicity 0.6, interval CV 0.25 in the median) only in rare
     coincidences of a few seconds.
     """
     return _breathing_counts(
-        t, q=(0.75, 0.85), cvi=(0.09, 0.14), cva=(0.2, 0.35), asym=(0.04, 0.07)
+        t,
+        q=(0.75, 0.85),
+        cvi=(0.09, 0.14),
+        cva=(0.2, 0.35),
+        asym=(0.04, 0.07),
+        rate=(7.5, 9.0),
+        big=(12.0, 16.0),
     )
 
 
@@ -227,6 +239,7 @@ class PresenceDetector:
         self._primed: list[tuple[float, float]] = []  # (distance m, until t_s) after a movement
         self._start_s: float | None = None
         self._moved_m: list[float] = []  # where a novel movement was seen the second before
+        self._seen: list[tuple[float, float]] = []  # (distance m, t_s) of recent targets
         self._last_above_s = -math.inf
         self._last_t_s: float | None = None
 
@@ -238,6 +251,10 @@ class PresenceDetector:
             breath = max(breath, _snr_weight(t) * breathing_evidence(t))
             move = max(move, 1.0 if _motion_evidence(t) else 0.0)
         return breath, move
+
+    def _is_new(self, distance_m: float, t_s: float) -> bool:
+        """Whether no target was seen within the gate of `distance_m` in the last seconds."""
+        return not any(abs(d - distance_m) <= _GATE_M and t_s - u >= 1.5 for d, u in self._seen)
 
     def _is_primed(self, distance_m: float, t_s: float) -> bool:
         start_s = t_s if self._start_s is None else self._start_s
@@ -321,8 +338,14 @@ class PresenceDetector:
         if sec.t_s - self._start_s < _MOTION_HISTORY_S:
             moved = []
         self._moved_m = [t.distance_m for t in sec.targets if _novel_movement(t)]
-        self._primed = [(d, u) for d, u in self._primed if u >= sec.t_s]
+        # Somebody arriving is a target that was not there: a movement of a reflector seen at
+        # that distance for a while (a curtain in a gust, a sleeper not yet confirmed) only
+        # primes its location for breathing evidence.
         self._primed += [(t.distance_m, sec.t_s + _PRIME_S) for t in moved]
+        moved = [t for t in moved if self._is_new(t.distance_m, sec.t_s)]
+        self._seen += [(t.distance_m, sec.t_s) for t in sec.targets]
+        self._seen = [(d, u) for d, u in self._seen if sec.t_s - u <= _NEW_AFTER_S]
+        self._primed = [(d, u) for d, u in self._primed if u >= sec.t_s]
         progress = self._accumulate(sec, dt)
         confirmed = self._confirmed_evidence(sec)
         thr, hyst = self.cfg.threshold, self.cfg.hysteresis

@@ -136,10 +136,12 @@ def test_a_still_sleeper_stays_present_through_a_60_s_central_apnoea():
     assert all(p.present for p in out if p.t_s - t0 >= 40.0)
 
 
-@pytest.mark.parametrize("seed", [11, 13])
+@pytest.mark.parametrize("seed", [11, 13, 34])
 def test_curtain_rooms_that_used_to_breathe_stay_empty(seed):
-    # Seeds whose lightly damped curtain passed as breathing in 12–30-s bursts before the
-    # per-location evidence (benchmarks.radar, minutes 6–9 of their empty-room-fan scene).
+    # 11, 13: their lightly damped curtain passed as breathing in 12–30-s bursts before the
+    # per-location evidence (benchmarks.radar, minutes 6–9 of their empty-room-fan scene);
+    # 34 (beyond the benchmark's seeds): the fan's peak hopping into a bin that had not yet
+    # learned its level looked like a body movement seconds after the start.
     scene = build_scene("empty-room-fan", None, None, seed, empty_duration_s=600.0)
     out = _presence(SimulatedRadar(scene, CFG, 0.0, seed=seed), 0.0, scene.duration_s)
     assert not any(p.present for _, p in out)
