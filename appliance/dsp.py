@@ -33,8 +33,8 @@ beat-to-beat intervals are reported each second in `RadarSecond.breaths` / `beat
 
 Measured (`python -m benchmarks.radar`, 15 simulated nights, 3 × 10-min windows each; see
 benchmarks/README.md; 2026-12-01): breath rate per epoch median abs error 0.34/min (95th pct
-1.61), 10-Hz waveform r = 0.9996 against the driving breathing in still epochs, heart rate median
-abs error 1.32 bpm, distance error 1.4 cm, 1058× real time with presence on one shared core.
+1.62), 10-Hz waveform r = 0.9996 against the driving breathing in still epochs, heart rate median
+abs error 1.32 bpm, distance error 1.4 cm, 1310× real time with presence on one shared core.
 """
 
 from __future__ import annotations
