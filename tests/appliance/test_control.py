@@ -195,7 +195,7 @@ def test_standby_switches_the_radar_off_and_back_on_and_survives_a_restart(
 
 
 def test_controller_rejects_bad_input_with_one_line(tmp_path: Path, stager: Stager) -> None:
-    fr = synthetic.frames(60.0)
+    fr = synthetic.frames(60.0, people=())  # an empty room: no night yet, however fast presence
     with Store.open(tmp_path / "s.sqlite") as store:
         d, _, _ = _run_finite(fr, store, stager)
         ctl = Controller(d)

@@ -104,3 +104,25 @@ def test_the_same_breathing_never_makes_an_empty_room_present():
     det = PresenceDetector()
     out = [det.update(_breather(t, ti=0.5, cvi=0.3, cva=0.5, q=0.5)) for t in range(300)]
     assert not any(s.present for s in out)
+
+
+def test_breathing_without_three_breaths_is_no_evidence():
+    # A window too short (or too irregular) for three complete breaths has NaN variabilities:
+    # a steadiness never measured must not count as steady (a swinging curtain in the first
+    # 15–20 s of a fresh pipeline looks periodic and chest-sized).
+    det = PresenceDetector()
+    out = [det.update(_breather(t, cvi=float("nan"), cva=float("nan"), q=0.95)) for t in range(120)]
+    assert not any(s.present for s in out)
+
+
+def test_leaving_ends_a_confirmed_breather_within_a_minute():
+    det = PresenceDetector(PresenceConfig(hold_s=40.0))
+    out = [det.update(_breather(t)) for t in range(60)]
+    assert out[-1].present
+    # The sleeper leaves: nothing breathes at 0.7 m any more; presence ends within a minute.
+    gone = [
+        det.update(RadarSecond(t_s=float(t), targets=(), noise_floor_db=-40.0))
+        for t in range(60, 130)
+    ]
+    assert not gone[-1].present
+    assert next(s.t_s for s in gone if not s.present) <= 60.0 + 60.0

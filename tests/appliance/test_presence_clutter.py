@@ -80,3 +80,68 @@ def test_entering_within_10_s_and_leaving_within_60_s():
     # After leaving nothing latches: empty and no breathing.
     after = [(s, p) for s, p in out if p.t_s - t0 > left]
     assert after and all(not p.present for _, p in after)
+
+
+def _sleeper_frames(
+    duration_s: float, *, distance_m: float, apnoea: tuple[float, float] | None = None, seed: int
+) -> RadarFrames:
+    """A still sleeper at 14/min with ~6 % breath-to-breath variability, asymmetric breaths and
+    a heartbeat; during `apnoea` (start, end) s the breathing stops (central apnoea: only the
+    heartbeat moves the chest)."""
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * 20)
+    t = np.arange(n) / 20.0
+    rate_hz = (
+        14.0
+        / 60.0
+        * (
+            1.0
+            + np.interp(
+                t,
+                np.arange(0, duration_s + 5, 4.3),
+                rng.normal(0, 0.06, int((duration_s + 5) / 4.3) + 1),
+            )
+        )
+    )
+    ph = 2 * np.pi * np.cumsum(rate_hz) / 20.0
+    breath = 3.0 * (np.sin(ph) + 0.4 * np.sin(2 * ph)) / 1.25
+    if apnoea is not None:
+        breath = breath * np.where((t >= apnoea[0]) & (t < apnoea[1]), 0.03, 1.0)
+    disp_mm = breath + 0.25 * np.sin(2 * np.pi * 62.0 / 60.0 * t)
+    r = 0.3 + 0.06 * np.arange(29)
+    d = distance_m + disp_mm / 1000.0
+    env = np.exp(-0.5 * ((r[None, :] - d[:, None]) / 0.04) ** 2)
+    iq = (0.7 / distance_m) ** 2 * env * np.exp(1j * 4 * np.pi * d[:, None] * 1000.0 / 4.955)
+    iq = iq + 0.5 * (rng.normal(size=29) + 1j * rng.normal(size=29))[None, :]
+    iq = iq + 0.02 * (rng.normal(size=iq.shape) + 1j * rng.normal(size=iq.shape))
+    return RadarFrames(1.7e9 + t, iq.astype(np.complex64), 0.3, 0.06, 20.0)
+
+
+@pytest.mark.parametrize("distance_m", [0.6, 1.0, 1.4])
+def test_a_fresh_start_beside_a_still_sleeper_is_present_within_35_s(distance_m):
+    # A daemon restarted at 3 a.m.: the sleeper never "arrived" in front of this pipeline.
+    fr = _sleeper_frames(90.0, distance_m=distance_m, seed=int(distance_m * 10))
+    det = PresenceDetector(Config().presence)
+    out = [det.update(s) for s in RadarDsp().update(fr)]
+    first = next(p.t_s - fr.t_s[0] for p in out if p.present)
+    assert first <= 35.0
+    assert all(p.present for p in out if p.t_s - fr.t_s[0] >= first)
+
+
+def test_a_still_sleeper_stays_present_through_a_60_s_central_apnoea():
+    fr = _sleeper_frames(320.0, distance_m=0.8, apnoea=(150.0, 210.0), seed=3)
+    det = PresenceDetector(Config().presence)
+    out = [det.update(s) for s in RadarDsp().update(fr)]
+    t0 = fr.t_s[0]
+    assert all(p.present for p in out if p.t_s - t0 >= 40.0)
+
+
+@pytest.mark.parametrize("seed", [11, 13, 34])
+def test_curtain_rooms_that_used_to_breathe_stay_empty(seed):
+    # 11, 13: their lightly damped curtain passed as breathing in 12–30-s bursts before the
+    # per-location evidence (benchmarks.radar, minutes 6–9 of their empty-room-fan scene);
+    # 34 (beyond the benchmark's seeds): the fan's peak hopping into a bin that had not yet
+    # learned its level looked like a body movement seconds after the start.
+    scene = build_scene("empty-room-fan", None, None, seed, empty_duration_s=600.0)
+    out = _presence(SimulatedRadar(scene, CFG, 0.0, seed=seed), 0.0, scene.duration_s)
+    assert not any(p.present for _, p in out)
