@@ -25,7 +25,7 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("days", "days (mon,tue,… or empty = every day)", ""),
     ("window_min", "smart window, min", "30"),
     ("sunrise_min", "sunrise, min", "20"),
-    ("sound", "sound", "chimes"),
+    ("sound", "sound (chimes, birdsong, bowl; empty = the config's)", ""),
 )
 
 
@@ -45,7 +45,7 @@ def form_to_params(values: dict[str, str]) -> dict[str, Any]:
                 out[key] = float(text)
             except ValueError:
                 raise ValueError(f"{key}: not a number: {text!r}") from None
-    if values.get("sound", "").strip():
+    if "sound" in values:  # empty: the config's [speaker] sound
         out["sound"] = values["sound"].strip()
     return out
 
@@ -131,7 +131,7 @@ class AlarmsScreen(Page):
                 _days(a.get("days")),
                 fmt(a.get("window_min"), " min", 0),
                 fmt(a.get("sunrise_min"), " min", 0),
-                fmt(a.get("sound")),
+                fmt(a.get("sound") or "default"),
                 "yes" if a.get("enabled", True) else "no",
                 key=str(a.get("id")),
             )
