@@ -35,7 +35,7 @@ from appliance.environment import EnvironmentMonitor, EnvironmentReading
 from appliance.epochs import FEATURE_NAMES
 from appliance.errors import StoreError
 from appliance.frames import EPOCH_S, SessionEvent, StagedEpoch, TrackedSecond, stage_name
-from appliance.health import Health
+from appliance.health import Health, ReportingSpeaker
 from appliance.metrics import sleep_metrics
 from appliance.pipeline import Pipeline
 from appliance.report_data import session_hypnogram
@@ -124,9 +124,10 @@ class Daemon:
         self._learned_user_m = self._load_learned_bed()
         self.pipeline = Pipeline(cfg, stager, wall_grid=True, learned_user_m=self._learned_user_m)
         self.sessions = SessionTracker(cfg.session, tz)
+        self.health = Health(clock)
         self.alarm = AlarmTask(
             clock,
-            speaker,
+            ReportingSpeaker(speaker, self.health),
             cfg.alarm,
             tz,
             on_event=self._on_alarm_event,
@@ -135,7 +136,6 @@ class Daemon:
         )
         self.status = DaemonStatus()
         self.bus = Bus()
-        self.health = Health(clock)
         self.health.set("radar", "starting", self.cfg.radar.type)
         self.health.set("speaker", "ok" if speaker.available() else "unavailable")
         self.health.set("store", "ok", str(store.path))
