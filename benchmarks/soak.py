@@ -21,8 +21,10 @@ one (the fsync of every write would otherwise dominate the run, and a soak measu
 the disk).
 
 It prints, for every day, when the alarm rang against its set time (late = after the set time,
-missed = no ring), the faults injected and the resident memory (RSS from /proc/self/statm after
-a `gc.collect()`), then RSS at the start, after day 1 and after the last day, and the growth.
+missed = no ring), the faults injected, the resident memory (RSS from /proc/self/statm after a
+`gc.collect()`) and the memory blocks Python's allocator holds (`sys.getallocatedblocks()`, which
+counts every object, tracked by the garbage collector or not), then RSS at the start, after day 1
+and after the last day, and the growth.
 Nothing is fixed here: every figure is measured by the run (benchmarks/README.md, "Soak").
 """
 
@@ -243,7 +245,7 @@ class DayResult:
     faults: list[str]
     epochs: int
     rss_mb: float
-    objects: int
+    blocks: int
 
 
 @dataclass
@@ -252,7 +254,7 @@ class SoakResult:
 
     days: list[DayResult] = field(default_factory=list)
     rss_start_mb: float = 0.0
-    objects_start: int = 0
+    blocks_start: int = 0
     wall_s: float = 0.0
     frames: int = 0
     sessions: int = 0
@@ -363,7 +365,7 @@ async def _soak(
         await asyncio.sleep(0)
     gc.collect()
     result.rss_start_mb = rss_mb()
-    result.objects_start = len(gc.get_objects())
+    result.blocks_start = sys.getallocatedblocks()
     t0 = time.perf_counter()
     try:
         for day in range(days):
@@ -401,7 +403,7 @@ async def _soak(
                 faults=plan.faults(),
                 epochs=n_epochs,
                 rss_mb=round(rss_mb(), 1),
-                objects=len(gc.get_objects()),
+                blocks=sys.getallocatedblocks(),
             )
             result.days.append(day_result)
             log.info("day %d: %s", day + 1, day_result)
@@ -458,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stdout
     out.write(f"soak: {args.days} simulated days, seed {args.seed}, in bed {args.bed}-{args.up}\n")
     out.write(
-        "day  date        rang          vs 07:00  reason    output    epochs  RSS MiB  objects\n"
+        "day  date        rang          vs 07:00  reason    output    epochs  RSS MiB   blocks\n"
     )
     for r in res.days:
         rang = (
@@ -467,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         vs = "MISSED" if r.missed else ("LATE" if r.late else f"{r.early_min:.1f} min early")
         out.write(
             f"{r.day:>3}  {r.date}  {rang:>8}  {vs:>14}  {r.reason or '-':<8}  "
-            f"{r.output or '-':<8}  {r.epochs:>6}  {r.rss_mb:7.1f}  {r.objects:>7}\n"
+            f"{r.output or '-':<8}  {r.epochs:>6}  {r.rss_mb:7.1f}  {r.blocks:>7}\n"
         )
     first, last = res.days[0].rss_mb, res.days[-1].rss_mb
     out.write(
@@ -477,8 +479,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{last - first:+.1f} MiB ({(last - first) / max(1, len(res.days) - 1):+.2f} MiB/day)\n"
         f"stored: {res.sessions} sessions, {res.epochs} epochs, integrity "
         f"{'ok' if res.integrity_ok else 'FAILED'}\n"
-        f"Python objects: start {res.objects_start}, after day 1 {res.days[0].objects}, after "
-        f"day {len(res.days)} {res.days[-1].objects}\n"
+        f"Python memory blocks: start {res.blocks_start}, after day 1 {res.days[0].blocks}, "
+        f"after day {len(res.days)} {res.days[-1].blocks} "
+        f"({(res.days[-1].blocks - res.days[0].blocks) / max(1, len(res.days) - 1):+.0f}/day)\n"
         f"{res.frames} radar frames ({res.frames / 20.0 / 3600.0:.1f} h) and "
         f"{len(res.days)} days in {res.wall_s:.0f} s wall "
         f"({len(res.days) * 86400.0 / res.wall_s:.0f}x real time)\n"
