@@ -12,7 +12,8 @@ after it rings. Each night, with a seeded random generator, it injects:
 - an I2C outage (every environment sensor NACKs for 90 min),
 - a read-only store for an hour (the store's connection is swapped for SQLite's own read-only
   one on the same file: every write fails inside SQLite, as on a file system gone read-only),
-- on about half the mornings a dead primary speaker (the ring goes to the fallback output).
+- every other morning (the first, third, ...) a dead primary speaker (the ring goes to the
+  fallback output).
 
 The radar is a light scene rendered here (one breathing sleeper at 0.7 m over static clutter and
 noise, the physics of tests/synthetic.py), not the full scene simulator, so that a week runs in
@@ -301,8 +302,23 @@ def _plan(day: int, bed: tuple[int, int], up: tuple[int, int], rng: random.Rando
         dropout_s=bed_s + rng.uniform(0.1, 0.9) * span,
         nack=window(min(5400.0, span / 2)),
         read_only=window(min(3600.0, span / 3)),
-        speaker_dead=rng.random() < 0.5,
+        speaker_dead=day % 2 == 0,  # every other morning, from the first
     )
+
+
+def _played_on(
+    rang_s: float | None, primary: SimulatedSpeaker, fallback: SimulatedSpeaker
+) -> str | None:
+    """Which output sounded the ring that started at `rang_s` (from what each one played)."""
+    if rang_s is None:
+        return None
+    until = rang_s + DISMISS_AFTER_S + 5.0
+    used = [
+        name
+        for name, out in (("primary", primary), ("fallback", fallback))
+        if any(rang_s <= t <= until for t in out.plays)
+    ]
+    return "+".join(used) or "none"
 
 
 def _environment(clock: VirtualClock) -> tuple[EnvironmentMonitor, FakeI2CBus]:
@@ -399,7 +415,7 @@ async def _soak(
                 late=rang is not None and rang > set_s + 1.0,
                 missed=rang is None,
                 reason=json.loads(rings[0].detail).get("reason") if rings else None,
-                output=None if rang is None else ("fallback" if plan.speaker_dead else "primary"),
+                output=_played_on(rang, primary, fallback),
                 faults=plan.faults(),
                 epochs=n_epochs,
                 rss_mb=round(rss_mb(), 1),
