@@ -329,7 +329,7 @@ class ApiServer:
                     continue
                 try:
                     request = json.loads(line)
-                except (ValueError, UnicodeDecodeError):
+                except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[…" too deep
                     await self._put(
                         out, sender, _encode(_error(None, "bad_request", "not valid JSON"))
                     )

@@ -104,6 +104,20 @@ class VirtualClock:
         """Jump forward by `seconds`."""
         self.advance_to(self._now + seconds)
 
+    def step(self, offset_s: float) -> None:
+        """Step the wall clock by `offset_s` (either sign), as NTP or a first time sync does.
+
+        Unlike `advance`, no time elapses: pending sleeps keep their remaining duration, as
+        `asyncio.sleep` (monotonic) does on the device while `time.time()` steps. Tests use it to
+        check that alarms and epochs survive clock corrections.
+
+        Args:
+            offset_s: How far the wall clock moves, seconds; negative steps back.
+        """
+        self._now += offset_s
+        # A uniform shift keeps the heap ordered.
+        self._sleepers = [(w + offset_s, seq, fut) for w, seq, fut in self._sleepers]
+
     async def run_until(self, t_s: float) -> None:
         """Advance to `t_s` through every intermediate wake-up time, yielding at each."""
         while self._sleepers and self._sleepers[0][0] <= t_s:

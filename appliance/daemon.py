@@ -36,7 +36,7 @@ from appliance.environment import EnvironmentMonitor, EnvironmentReading
 from appliance.epochs import FEATURE_NAMES
 from appliance.errors import RadarUnavailable, StoreError
 from appliance.frames import EPOCH_S, SessionEvent, StagedEpoch, TrackedSecond, stage_name
-from appliance.health import Health
+from appliance.health import Health, ReportingSpeaker
 from appliance.metrics import sleep_metrics
 from appliance.pipeline import Pipeline
 from appliance.report_data import session_hypnogram
@@ -127,9 +127,10 @@ class Daemon:
         self._learned_user_m = self._load_learned_bed()
         self.pipeline = Pipeline(cfg, stager, wall_grid=True, learned_user_m=self._learned_user_m)
         self.sessions = SessionTracker(cfg.session, tz)
+        self.health = Health(clock)
         self.alarm = AlarmTask(
             clock,
-            speaker,
+            ReportingSpeaker(speaker, self.health),
             cfg.alarm,
             tz,
             on_event=self._on_alarm_event,
@@ -138,7 +139,6 @@ class Daemon:
         )
         self.status = DaemonStatus()
         self.bus = Bus()
-        self.health = Health(clock)
         self.health.set("radar", "starting", self.cfg.radar.type)
         self.health.set("speaker", "ok" if speaker.available() else "unavailable")
         self.health.set("store", "ok", str(store.path))
@@ -148,6 +148,10 @@ class Daemon:
         self._session_id: int | None = None
         self._session_start_s: float | None = None
         self._store_failing = False
+        self._last_epoch_idx: int | None = None
+        """The latest epoch recorded (this run or, at start, the store's): the wall grid's
+        high-water mark, so that a clock stepped back never writes an epoch twice."""
+        self._clock_behind = False
         self._stop = asyncio.Event()
 
     # -- supervision ---------------------------------------------------------------------------
@@ -180,6 +184,7 @@ class Daemon:
         except StoreError as e:
             # The night may be split, but the daemon (and the alarm) must start regardless.
             log.error("could not resume or close the previous session: %s", e)
+        self._last_epoch_idx = self._latest_stored_epoch()
         try:
             self.status.standby = bool(self.store.setting("standby", False))
         except StoreError as e:
@@ -244,7 +249,13 @@ class Daemon:
             rows = self.store.epochs(row.id)
             last_end = rows[-1].t_s + EPOCH_S if rows else row.started_s
             gap = self.clock.now() - last_end
-            if rows and 0.0 <= gap <= self.cfg.session.close_after_absent_s:
+            # A clock behind the last epoch is not yet set (a Pi without an RTC boots with an old
+            # time) or was stepped back: it cannot tell a long absence, so the night resumes.
+            if rows and gap <= self.cfg.session.close_after_absent_s:
+                if gap < 0.0:
+                    log.warning(
+                        "the clock is %.0f s behind the last stored epoch (not set yet?)", -gap
+                    )
                 self.sessions.resume([r.to_staged(FEATURE_NAMES) for r in rows])
                 self._session_id = row.id
                 self._session_start_s = row.started_s
@@ -657,7 +668,49 @@ class Daemon:
             "-" if f.distance_m is None else f"{f.distance_m:.2f} m",
         )
         self.alarm.feed(ep)
+        if not self._on_the_grid(ep):
+            return
         self._apply(self.sessions.update(ep))
+
+    def _on_the_grid(self, ep: StagedEpoch) -> bool:
+        """False for an epoch at or before the latest one recorded: the clock went back.
+
+        After a step back (NTP) or a boot with an old clock, the wall time repeats a span that is
+        already recorded; those epochs are neither stored nor given to the session (rewriting
+        the span would mix two passes of the clock), so a step back costs at most its own
+        length of the record, never a duplicate. The alarm still gets them: it runs on the
+        corrected clock.
+        """
+        last = self._last_epoch_idx
+        if last is not None and ep.index <= last:
+            if not self._clock_behind:
+                self._clock_behind = True
+                behind_s = (last + 1 - ep.index) * EPOCH_S
+                log.warning(
+                    "clock is %.0f s behind the last recorded epoch (stepped back or not set): "
+                    "not recording until it passes it",
+                    behind_s,
+                )
+                self.health.set(
+                    "clock", "failing", f"behind the last recorded epoch by {behind_s:.0f} s"
+                )
+            return False
+        if self._clock_behind:
+            self._clock_behind = False
+            log.info("clock past the last recorded epoch: recording again")
+            self.health.set("clock", "ok")
+        self._last_epoch_idx = ep.index
+        return True
+
+    def _latest_stored_epoch(self) -> int | None:
+        """Index of the latest session's last stored epoch, or None (none, or the store fails)."""
+        try:
+            latest = self.store.sessions(limit=1)
+            rows = self.store.epochs(latest[0].id) if latest else []
+        except StoreError as e:
+            log.warning("could not read the last stored epoch: %s", e)
+            return None
+        return rows[-1].idx if rows else None
 
     def _load_learned_bed(self) -> float | None:
         """The user's distance the tracker learned on past nights (store setting), or None."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from appliance.clock import Clock
 
-__all__ = ["Health", "HealthEntry", "Status"]
+if TYPE_CHECKING:
+    from hardware.speaker import Speaker
+
+__all__ = ["Health", "HealthEntry", "ReportingSpeaker", "Status"]
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +64,75 @@ class Health:
     def to_dict(self) -> dict[str, dict[str, object]]:
         """Every part's health, JSON-ready, by name."""
         return {k: v.to_dict() for k, v in sorted(self._entries.items())}
+
+
+class ReportingSpeaker:
+    """A speaker that reports every play's outcome as the `part`'s health.
+
+    The alarm only learns that a play failed; the status must also say when the ring went to a
+    fallback output (a `FallbackSpeaker` that grew its `failures` during a play), so that a dead
+    primary speaker is seen before the morning it is the only one left. "unavailable" when every
+    output failed, "failing" while a fallback rings, "ok" when the primary played.
+
+    Args:
+        speaker: The speaker (or chain) to drive.
+        health: Where to report.
+        part: The health entry's name.
+    """
+
+    def __init__(self, speaker: Speaker, health: Health, part: str = "speaker") -> None:
+        self._speaker = speaker
+        self._health = health
+        self._part = part
+        self._fell_back: str | None = None
+
+    @property
+    def inner(self) -> Speaker:
+        """The wrapped speaker."""
+        return self._speaker
+
+    @property
+    def name(self) -> str:
+        """The wrapped speaker's name."""
+        name = getattr(self._speaker, "name", None)
+        return name if isinstance(name, str) else type(self._speaker).__name__
+
+    def _failures(self) -> list[tuple[str, str]]:
+        failures = getattr(self._speaker, "failures", None)
+        return failures if isinstance(failures, list) else []
+
+    def play(self, t_s: float) -> None:
+        """Play, and report the outcome.
+
+        Raises:
+            Exception: whatever the wrapped speaker raised (after reporting it).
+        """
+        seen = len(self._failures())
+        try:
+            self._speaker.play(t_s)
+        except Exception as e:
+            self._health.set(self._part, "unavailable", str(e))
+            raise
+        new = self._failures()[seen:]
+        if new:
+            failed, error = new[-1]
+            self._fell_back = f"ringing on {self.name}; {failed} failed: {error}"
+        if self._fell_back is not None:
+            self._health.set(self._part, "failing", self._fell_back)
+        else:
+            self._health.set(self._part, "ok", self.name)
+
+    def stop(self) -> None:
+        """Stop; the next ring tries the primary output again."""
+        self._fell_back = None
+        self._speaker.stop()
+
+    def available(self) -> bool:
+        """Whether the wrapped speaker can play."""
+        return self._speaker.available()
+
+    def set_volume(self, fraction: float) -> None:
+        """Pass a volume to the wrapped speaker, if it takes one (the alarm's ramp)."""
+        set_volume = getattr(self._speaker, "set_volume", None)
+        if callable(set_volume):
+            set_volume(fraction)

@@ -282,7 +282,7 @@ class MqttBridge:
         """(mode, brightness) from a JSON-schema light command."""
         try:
             cmd = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting past the recursion limit is bad JSON too
             raise ValueError("expected a JSON light command") from None
         if not isinstance(cmd, dict):
             raise ValueError("expected a JSON object")
@@ -407,16 +407,32 @@ class MqttBridge:
                     log.info("Home Assistant is online: publishing discovery and states")
                     await self._announce(client)
                 continue
-            handler = self._commands.get(topic)
-            if handler is None:
+            if self.handle_command(topic, text) is None:
                 continue
-            key = self._key_of[topic]
-            try:
-                handler(text)
-                log.info("MQTT command %s=%r done", key, text[:80])
-            except (CommandError, ValueError, TypeError) as e:
-                log.warning("MQTT command %s=%r rejected: %s", key, text[:80], e)
-            await self._sync(client, force_keys=frozenset({key}))
+            await self._sync(client, force_keys=frozenset({self._key_of[topic]}))
+
+    def handle_command(self, topic: str, text: str) -> bool | None:
+        """Act on one message of a command topic; never raises for what a client sent.
+
+        Args:
+            topic: The message's topic.
+            text: Its payload, decoded (invalid UTF-8 replaced).
+
+        Returns:
+            True if the command was carried out, False if it was rejected (logged, nothing
+            changed), None if `topic` is not one of the bridge's command topics.
+        """
+        handler = self._commands.get(topic)
+        if handler is None:
+            return None
+        key = self._key_of[topic]
+        try:
+            handler(text)
+        except (CommandError, ValueError, TypeError) as e:
+            log.warning("MQTT command %s=%r rejected: %s", key, text[:80], e)
+            return False
+        log.info("MQTT command %s=%r done", key, text[:80])
+        return True
 
     async def _follow(self, client: aiomqtt.Client, sub: Subscription) -> None:
         async for msg in sub:

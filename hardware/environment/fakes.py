@@ -19,6 +19,7 @@ import ctypes
 import errno
 import math
 import random
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -457,15 +458,18 @@ class FakeI2CBus:
 
     Attributes:
         elapsed_s: Conversion time spent by the drivers' `sleep` calls, s.
-        log: Every transaction, as (address, "w"|"r", bytes) (for tests).
+        log: The latest `LOG_SIZE` transactions, as (address, "w"|"r", bytes), oldest first
+            (for tests; bounded because the twin runs for days under `appliance run`).
     """
+
+    LOG_SIZE = 10_000
 
     def __init__(self, devices: Iterable[FakeDevice] = ()) -> None:
         self.devices: dict[int, FakeDevice] = {}
         for d in devices:
             self.attach(d)
         self.elapsed_s = 0.0
-        self.log: list[tuple[int, str, bytes]] = []
+        self.log: deque[tuple[int, str, bytes]] = deque(maxlen=self.LOG_SIZE)
 
     def attach(self, device: FakeDevice) -> None:
         """Plug `device` in at its address."""

@@ -258,14 +258,14 @@ def parse_header(line: bytes) -> dict[str, Any]:
     text = line.rstrip(b"\r\n")
     try:
         obj = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # corrupt "[[[[…" nests too deep
         obj = None
         starts = [i for i in range(len(text) - 1) if text[i : i + 2] == b'{"']
         for i in reversed(starts[-8:]):  # bounded: never quadratic on a long garbage line
             try:
                 obj = json.loads(text[i:])
                 break
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 continue
         if obj is None:
             raise ProtocolError(f"not a JSON header ({len(text)} bytes)") from None
