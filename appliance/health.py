@@ -136,3 +136,9 @@ class ReportingSpeaker:
         set_volume = getattr(self._speaker, "set_volume", None)
         if callable(set_volume):
             set_volume(fraction)
+
+    def set_sound(self, name: str) -> None:
+        """Pass an alarm's sound to the wrapped speaker, if it can choose one."""
+        set_sound = getattr(self._speaker, "set_sound", None)
+        if callable(set_sound):
+            set_sound(name)

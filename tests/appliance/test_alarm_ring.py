@@ -596,3 +596,15 @@ def test_each_alarm_rings_its_own_sound_and_the_default_is_the_config_speakers(
         (SET_S - 1800, "bowl"),
         (SET_S - 1800 + 4, "bowl"),
     ]
+
+
+def test_the_daemons_reporting_speaker_passes_the_alarms_sound_on() -> None:
+    from appliance.health import Health, ReportingSpeaker
+
+    inner = SimulatedSpeaker(sound="bowl")
+    wrapped = ReportingSpeaker(inner, Health(VirtualClock(0.0)))
+    wrapped.set_sound("birdsong")
+    wrapped.play(1.0)
+    wrapped.set_sound("")
+    wrapped.play(2.0)
+    assert [p.sound for p in inner.played] == ["birdsong", "bowl"]
