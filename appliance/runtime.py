@@ -145,21 +145,21 @@ def check_simulator(cfg: Config) -> None:
             raise ConfigError(f"simulator.{key}", f"no such file {value}")
 
 
-def _open_store(path: Path) -> Store:
-    """The store at `path`, or a temporary one if it cannot be used.
+def _open_store(path: Path) -> tuple[Store, str | None]:
+    """The store at `path`, or a temporary one if it cannot be used, and why (None if not).
 
     The alarm must ring whatever else fails, so an unusable state directory (full, read-only,
     corrupt) never keeps the daemon from starting: the night goes to a temporary store, and the
-    log says so on one line.
+    log (and the store's health) says so.
     """
     try:
         store = Store.open(path)
     except StoreError as e:
         fallback = Path(tempfile.mkdtemp(prefix="appliance-store-")) / STORE_FILE
         log.error("store unavailable: %s; tonight is kept only in %s", e, fallback)
-        return Store.open(fallback)
+        return Store.open(fallback), f"{e}; tonight is kept only in {fallback} until a restart"
     log.info("store %s", path)
-    return store
+    return store, None
 
 
 def _speaker(cfg: Config, board: Board, clock: Clock) -> Speaker:
@@ -272,7 +272,7 @@ def run_daemon(
         twin = " (simulated)" if not board.is_pi else ""
         log.info("device %s: %s at 0x%02x%s", sensor.role, sensor.name, sensor.address, twin)
     directory = data_dir or (Path(cfg.store.data_dir) if cfg.store.data_dir else default_data_dir)
-    store = _open_store(directory / STORE_FILE)
+    store, store_problem = _open_store(directory / STORE_FILE)
     socket_path = Path(cfg.api.socket_path) if cfg.api.socket_path else default_socket_path()
     daemon = Daemon(
         cfg,
@@ -286,6 +286,8 @@ def run_daemon(
         light=light,
         api_socket=socket_path,
     )
+    if store_problem is not None:
+        daemon.health.set("store", "failing", store_problem)
     try:
         asyncio.run(daemon.run())
     except KeyboardInterrupt:

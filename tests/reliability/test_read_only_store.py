@@ -189,10 +189,11 @@ def test_a_read_only_state_directory_at_start_still_rings(
         assert "\n" not in str(info.value), how
         # `appliance run` falls back to a temporary store so that tonight's alarm rings.
         caplog.set_level(logging.ERROR)
-        store = _open_store(state / "appliance.sqlite")
+        store, problem = _open_store(state / "appliance.sqlite")
         try:
             assert "store unavailable" in caplog.text and "tonight is kept only in" in caplog.text
             assert store.path.parent != state
+            assert problem is not None and str(store.path) in problem
             clock = VirtualClock(SET_S - 60.0)
             fr = synthetic.frames(120.0, t0_s=SET_S - 60.0)
             d, speaker = _daemon(
