@@ -37,7 +37,7 @@ from appliance.evaluate import NightScore, metric_pairs
 from appliance.frames import ABSENT, STAGE_NAMES, UNSCORED
 from appliance.metrics import agreement
 from appliance.staging import MIN_PRESENT_FRACTION, smooth_probs
-from models.card import write_model_card
+from models.card import data_facts, write_model_card
 from models.dataset import SCENE, load_radar, load_recorded
 
 log = logging.getLogger("models.train_live")
@@ -180,6 +180,117 @@ def fit_morning(ecg: list[Night], radar: list[Night], subjects: set[str]):  # ty
     return fit(*_joint_rows(e, r, morning=True))
 
 
+INNER_FOLDS = 4
+"""Subject groups of the inner cross-validation that picks the class offsets (`Calibrated`)."""
+OFFSET_GRID = {
+    "light": np.arange(-0.5, 0.51, 0.25),
+    "deep": np.arange(-0.5, 2.51, 0.25),
+    "rem": np.arange(-0.5, 2.51, 0.25),
+}
+"""Log-probability offsets searched per class (wake is the reference, offset 0)."""
+
+
+class Calibrated:
+    """A fitted classifier whose class probabilities are re-weighted: p_c exp(b_c), renormalised.
+
+    The offsets `b` (log units, one per class) move the decision boundaries towards the rare
+    stages; they are chosen on the training subjects only (`choose_offsets`), never on the
+    held-out one. In the ONNX file they are the tree ensemble's ``base_values`` (added to the
+    raw scores before the softmax), so the device needs nothing new.
+    """
+
+    def __init__(self, model: Any, offsets: np.ndarray) -> None:
+        self.model = model
+        self.offsets = np.asarray(offsets, float)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Re-weighted class probabilities (n, 4)."""
+        return _apply_offsets(self.model.predict_proba(x), self.offsets)
+
+
+def _apply_offsets(p: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    q = np.asarray(p, float) * np.exp(offsets)[None, :]
+    return np.asarray(q / q.sum(axis=1, keepdims=True))
+
+
+def _kappa_and_balanced(cm: np.ndarray) -> tuple[float, float]:
+    """Cohen's kappa and the mean per-stage sensitivity of confusion matrices (..., 4, 4)."""
+    n = cm.sum(axis=(-1, -2))
+    agree = np.trace(cm, axis1=-2, axis2=-1)
+    rows, cols = cm.sum(axis=-1), cm.sum(axis=-2)
+    chance = (rows * cols).sum(axis=-1)
+    kappa = (n * agree - chance) / np.maximum(n * n - chance, 1)
+    diag = np.diagonal(cm, axis1=-2, axis2=-1)
+    present = rows > 0
+    sens = np.where(present, diag / np.maximum(rows, 1), 0.0).sum(axis=-1) / np.maximum(
+        present.sum(axis=-1), 1
+    )
+    return kappa, sens
+
+
+def choose_offsets(p: np.ndarray, truth: np.ndarray, gated: np.ndarray) -> np.ndarray:
+    """The class offsets that raise the mean per-stage sensitivity most without lowering kappa.
+
+    Args:
+        p: (n, 4) out-of-fold probabilities of the training subjects' expert epochs.
+        truth: (n,) their expert stages 0..3.
+        gated: (n,) the epochs the device calls absent (scored as wake whatever `p` says).
+
+    Returns:
+        (4,) log offsets, wake's 0; all 0 where no offset on the grid beats none.
+    """
+    grid = np.array(
+        [
+            (0.0, a, b, c)
+            for a in OFFSET_GRID["light"]
+            for b in OFFSET_GRID["deep"]
+            for c in OFFSET_GRID["rem"]
+        ]
+    )
+    logp = np.log(np.maximum(p, 1e-12))
+    best = np.zeros(4)
+    k0, s0 = _kappa_and_balanced(_confusion(truth, np.argmax(logp, axis=1), gated))
+    best_s = s0
+    for off in grid:
+        pred = np.argmax(logp + off[None, :], axis=1)
+        k, s_ = _kappa_and_balanced(_confusion(truth, pred, gated))
+        if k >= k0 and s_ > best_s + 1e-9:
+            best, best_s = off, s_
+    return best
+
+
+def _confusion(truth: np.ndarray, pred: np.ndarray, gated: np.ndarray) -> np.ndarray:
+    pred = np.where(gated, 0, pred)
+    return np.bincount(truth * 4 + pred, minlength=16).reshape(4, 4).astype(float)
+
+
+def fit_calibrated(  # type: ignore[no-untyped-def]
+    ecg: list[Night], radar: list[Night], subjects: set[str]
+):
+    """The adapted live model with class offsets chosen by an inner cross-validation.
+
+    The subjects not in `subjects` are split into `INNER_FOLDS` groups; each group's radar
+    nights are scored by an adapted model fitted without it, and `choose_offsets` picks the
+    offsets on those out-of-fold scores. The model itself is `fit_adapted` on all of them.
+
+    Raises:
+        ValueError: no night is left to fit on.
+    """
+    train = sorted({str(n["subject"]) for n in radar} - subjects)
+    groups = [set(train[i::INNER_FOLDS]) for i in range(INNER_FOLDS)]
+    ps, ts, gs = [], [], []
+    for g in groups:
+        inner = fit_adapted(ecg, radar, subjects | g)
+        for n in (n for n in radar if str(n["subject"]) in g):
+            keep = n["expert"]
+            ps.append(inner.predict_proba(n["x"][keep]))
+            ts.append(n["y"][keep].astype(int))
+            gs.append(n["x"][keep, _PRESENT] < MIN_PRESENT_FRACTION)
+    offsets = choose_offsets(np.vstack(ps), np.concatenate(ts), np.concatenate(gs))
+    log.info("offsets (wake, light, deep, rem) without %s: %s", sorted(subjects), offsets)
+    return Calibrated(fit_adapted(ecg, radar, subjects), offsets)
+
+
 def _predict(model: Any, night: Night, morning: bool, smooth: int) -> np.ndarray:
     """Device hypnogram of one night, gated as the Stager gates (absent epochs → ABSENT)."""
     x = night_context(night["x"]) if morning else night["x"]
@@ -196,6 +307,7 @@ def cross_validate(
     *,
     morning: bool = False,
     smooth: Sequence[int] = (1,),
+    scores_out: dict[int, list[NightScore]] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Leave-one-subject-out: pooled, 3-class, per-subject agreement and per-night metrics.
 
@@ -204,6 +316,8 @@ def cross_validate(
         fitter: subjects to leave out → fitted model.
         morning: Score with whole-night features.
         smooth: Probability smoothing windows to report (epochs; 1 = none).
+        scores_out: If given, filled with smoothing window → the held-out nights' hypnograms
+            (what the plots are drawn from).
 
     Returns:
         smoothing window → figures.
@@ -215,26 +329,45 @@ def cross_validate(
         for n in (n for n in test_nights if str(n["subject"]) == s):
             for k in smooth:
                 preds[k].append((n, _predict(model, n, morning, k)))
+    if scores_out is not None:
+        scores_out.update({k: _scores(v) for k, v in preds.items()})
     return {k: _figures(v) for k, v in preds.items()}
 
 
+def _scores(preds: list[tuple[Night, np.ndarray]]) -> list[NightScore]:
+    """The held-out nights as `appliance.evaluate` scores them (truth = expert-scored epochs)."""
+    return [
+        NightScore(
+            str(n["record"]),
+            str(n["subject"]),
+            np.where(n["expert"], n["y"], UNSCORED).astype(np.int8),
+            p,
+            {},
+        )
+        for n, p in preds
+    ]
+
+
 def _figures(preds: list[tuple[Night, np.ndarray]]) -> dict[str, Any]:
-    truth = [np.where(n["expert"], n["y"], UNSCORED).astype(np.int8) for n, _ in preds]
-    device = [p for _, p in preds]
+    scores = _scores(preds)
+    truth = [s.truth for s in scores]
+    device = [s.device for s in scores]
     per_subject: dict[str, dict[str, Any]] = {}
     for s in sorted({str(n["subject"]) for n, _ in preds}):
         idx = [i for i, (n, _) in enumerate(preds) if str(n["subject"]) == s]
         a = agreement(
             np.concatenate([truth[i] for i in idx]), np.concatenate([device[i] for i in idx])
         )
-        per_subject[s] = {"kappa": a.kappa, "accuracy": a.accuracy, "epochs": a.n_epochs}
+        per_subject[s] = {
+            "kappa": a.kappa,
+            "accuracy": a.accuracy,
+            "epochs": a.n_epochs,
+            # None where the subject's nights hold no epoch of the stage.
+            "sensitivity": {k: v["sensitivity"] for k, v in a.per_stage.items()},
+        }
     pooled = agreement(np.concatenate(truth), np.concatenate(device))
     pooled3 = agreement(np.concatenate(truth), np.concatenate(device), classes=3)
     kappas = np.array([v["kappa"] for v in per_subject.values() if v["kappa"] is not None], float)
-    scores = [
-        NightScore(str(n["record"]), str(n["subject"]), t, d, {})
-        for (n, _), t, d in zip(preds, truth, device, strict=True)
-    ]
     return {
         "pooled": pooled.to_dict(),
         "pooled_3class": pooled3.to_dict(),
@@ -292,6 +425,20 @@ def export(  # type: ignore[no-untyped-def]
         raise SystemExit(f"ONNX export of {name} disagrees with LightGBM")
 
 
+def write_cv_plots(scores: Sequence[NightScore], out_dir: Path, title: str) -> list[Path]:
+    """The card's plots: `appliance eval --plots` of the held-out (LOSO) hypnograms.
+
+    Stale plots of an earlier run are removed first (a night no longer in the data must not
+    linger beside the card). 64 dpi keeps both models' plots well under 2 MB in the repository.
+    """
+    from appliance.eval_plots import write_plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*out_dir.glob("*_hypnogram.png"), *out_dir.glob("bland_altman_*.png")]:
+        old.unlink()
+    return write_plots(scores, out_dir, title=title, dpi=64)
+
+
 def _summary(tag: str, cv: dict[str, Any]) -> None:
     p = cv["pooled"]
     sens = " ".join(f"{k} {v['sensitivity']:.2f}" for k, v in p["per_stage"].items())
@@ -323,20 +470,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     log.info("features of %d nights ready (%.0f s)", len(radar), t_data)
 
     cv: dict[str, dict[str, Any]] = {}
+    held_out: dict[str, dict[int, list[NightScore]]] = {"radar": {}, "adapted": {}, "morning": {}}
     cv["ecg"] = cross_validate(ecg, lambda s: fit_without(ecg, s))[1]
     _summary("ECG -> ECG", cv["ecg"])
-    cv["radar"] = cross_validate(radar, lambda s: fit_without(radar, s))[1]
+    cv["radar"] = cross_validate(
+        radar, lambda s: fit_without(radar, s), scores_out=held_out["radar"]
+    )[1]
     _summary("radar -> radar", cv["radar"])
     ecg_masked = _without_radar_only_channels(ecg)
     cv["ecg_on_radar"] = cross_validate(radar, lambda s: fit_without(ecg_masked, s))[1]
     _summary("ECG -> radar (no adaptation)", cv["ecg_on_radar"])
-    cv["adapted"] = cross_validate(radar, lambda s: fit_adapted(ecg, radar, s))[1]
+    cv["adapted"] = cross_validate(
+        radar, lambda s: fit_adapted(ecg, radar, s), scores_out=held_out["adapted"]
+    )[1]
     _summary("ECG + adapted -> radar (live)", cv["adapted"])
     morning = cross_validate(
         radar,
         lambda s: fit_morning(ecg, radar, s),
         morning=True,
         smooth=(1, MORNING_SMOOTH_EPOCHS),
+        scores_out=held_out["morning"],
     )
     cv["morning_unsmoothed"] = morning[1]
     cv["morning"] = morning[MORNING_SMOOTH_EPOCHS]
@@ -363,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     desc_morning = desc + ", with the same nights' recorded ECG features (weight 0.3)"
     records = sorted(str(n["record"]) for n in fit_nights)
+    facts = data_facts(radar, ecg)
     t_total = time.time() - t0
     timing = {"seconds_total": round(t_total, 1), "seconds_features": round(t_data, 1)}
     export(
@@ -383,10 +537,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         feature_names=MORNING_FEATURE_NAMES,
         extra={"smooth_epochs": MORNING_SMOOTH_EPOCHS},
     )
-    write_model_card(args.out / "live.md", "live", live_key, cv, desc_live, t_total, t_data)
-    write_model_card(
-        args.out / "morning.md", "morning", "morning", cv, desc_morning, t_total, t_data
-    )
+    plots = {
+        "live": write_cv_plots(held_out[live_key][1], args.out / "plots" / "live", "live, LOSO"),
+        "morning": write_cv_plots(
+            held_out["morning"][MORNING_SMOOTH_EPOCHS],
+            args.out / "plots" / "morning",
+            "morning, LOSO",
+        ),
+    }
+    for which, key in (("live", live_key), ("morning", "morning")):
+        write_model_card(
+            args.out / f"{which}.md",
+            which,
+            key,
+            cv,
+            desc_live if which == "live" else desc_morning,
+            t_total,
+            t_data,
+            plots=[p.relative_to(args.out).as_posix() for p in plots[which]],
+            facts=facts,
+        )
     log.info("trained, cross-validated and exported in %.0f s (%.1f min)", t_total, t_total / 60)
     print(json.dumps({k: {"pooled": v["pooled"]} for k, v in cv.items()}, indent=1))
 
