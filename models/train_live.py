@@ -14,10 +14,13 @@ in-bed time (never an input to the simulator); every figure is measured on exper
 
 Evaluation is leave-one-subject-out (slp01a/b and slp02a/b are one subject each), reported for:
 ECG → ECG, radar → radar, ECG → radar without adaptation, ECG + radar adapted (one fit over both,
-ECG rows down-weighted) → radar, and the morning model (whole-night context) → radar. The live
-model shipped is the adapted one unless radar alone measured better in this run's LOSO (the card
-says which); both shipped models are fitted on all nights but those of the subjects whose nights
-ship as the simulator's demo (SHIPPED_RECORDS). Needs the `train` extra.
+ECG rows down-weighted) → radar, the same with deep/REM decision offsets (`Calibrated`: chosen
+inside each fold by an inner cross-validation over the training subjects only, never the held-out
+one) → radar, and the morning model (whole-night context) → radar. The live model shipped is the
+calibrated one, over the adapted recipe unless radar alone measured better in this run's LOSO (the
+card says which); both shipped models are fitted on all nights but those of the subjects whose
+nights ship as the simulator's demo (SHIPPED_RECORDS). The held-out predictions' plots (hypnogram
+pairs, Bland–Altman) go to <out>/plots/. Needs the `train` extra.
 """
 
 from __future__ import annotations
@@ -182,21 +185,18 @@ def fit_morning(ecg: list[Night], radar: list[Night], subjects: set[str]):  # ty
 
 INNER_FOLDS = 4
 """Subject groups of the inner cross-validation that picks the class offsets (`Calibrated`)."""
-OFFSET_GRID = {
-    "light": np.arange(-0.5, 0.51, 0.25),
-    "deep": np.arange(-0.5, 2.51, 0.25),
-    "rem": np.arange(-0.5, 2.51, 0.25),
-}
-"""Log-probability offsets searched per class (wake is the reference, offset 0)."""
+OFFSET_GRID = np.arange(-0.5, 2.51, 0.25)
+"""Log-probability offsets searched for deep and for REM (wake and light keep 0): the two rare
+stages are the ones the balanced class weights still under-call."""
 
 
 class Calibrated:
     """A fitted classifier whose class probabilities are re-weighted: p_c exp(b_c), renormalised.
 
     The offsets `b` (log units, one per class) move the decision boundaries towards the rare
-    stages; they are chosen on the training subjects only (`choose_offsets`), never on the
+    stages; they are chosen on the training subjects only (`fit_calibrated`), never on the
     held-out one. In the ONNX file they are the tree ensemble's ``base_values`` (added to the
-    raw scores before the softmax), so the device needs nothing new.
+    raw scores before the softmax: the same re-weighting), so the device needs nothing new.
     """
 
     def __init__(self, model: Any, offsets: np.ndarray) -> None:
@@ -205,31 +205,26 @@ class Calibrated:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Re-weighted class probabilities (n, 4)."""
-        return _apply_offsets(self.model.predict_proba(x), self.offsets)
-
-
-def _apply_offsets(p: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    q = np.asarray(p, float) * np.exp(offsets)[None, :]
-    return np.asarray(q / q.sum(axis=1, keepdims=True))
+        q = np.asarray(self.model.predict_proba(x), float) * np.exp(self.offsets)[None, :]
+        return np.asarray(q / q.sum(axis=1, keepdims=True))
 
 
 def _kappa_and_balanced(cm: np.ndarray) -> tuple[float, float]:
-    """Cohen's kappa and the mean per-stage sensitivity of confusion matrices (..., 4, 4)."""
-    n = cm.sum(axis=(-1, -2))
-    agree = np.trace(cm, axis1=-2, axis2=-1)
-    rows, cols = cm.sum(axis=-1), cm.sum(axis=-2)
-    chance = (rows * cols).sum(axis=-1)
-    kappa = (n * agree - chance) / np.maximum(n * n - chance, 1)
-    diag = np.diagonal(cm, axis1=-2, axis2=-1)
+    """Cohen's kappa and the mean per-stage sensitivity of a 4 x 4 confusion (rows truth)."""
+    n = cm.sum()
+    rows, cols = cm.sum(axis=1), cm.sum(axis=0)
+    chance = float(rows @ cols)
+    kappa = (n * np.trace(cm) - chance) / (n * n - chance) if n * n > chance else 0.0
     present = rows > 0
-    sens = np.where(present, diag / np.maximum(rows, 1), 0.0).sum(axis=-1) / np.maximum(
-        present.sum(axis=-1), 1
-    )
-    return kappa, sens
+    balanced = float(np.mean(np.diag(cm)[present] / rows[present])) if present.any() else 0.0
+    return float(kappa), balanced
 
 
 def choose_offsets(p: np.ndarray, truth: np.ndarray, gated: np.ndarray) -> np.ndarray:
-    """The class offsets that raise the mean per-stage sensitivity most without lowering kappa.
+    """Deep and REM offsets maximising kappa + mean per-stage sensitivity on `p`.
+
+    The objective is the rule a change of the stager is kept by (neither the kappa nor the
+    balanced sensitivities may fall), as one number; no offset wins ties.
 
     Args:
         p: (n, 4) out-of-fold probabilities of the training subjects' expert epochs.
@@ -237,25 +232,17 @@ def choose_offsets(p: np.ndarray, truth: np.ndarray, gated: np.ndarray) -> np.nd
         gated: (n,) the epochs the device calls absent (scored as wake whatever `p` says).
 
     Returns:
-        (4,) log offsets, wake's 0; all 0 where no offset on the grid beats none.
+        (4,) log offsets (wake, light, deep, rem); wake's and light's are 0.
     """
-    grid = np.array(
-        [
-            (0.0, a, b, c)
-            for a in OFFSET_GRID["light"]
-            for b in OFFSET_GRID["deep"]
-            for c in OFFSET_GRID["rem"]
-        ]
-    )
     logp = np.log(np.maximum(p, 1e-12))
     best = np.zeros(4)
-    k0, s0 = _kappa_and_balanced(_confusion(truth, np.argmax(logp, axis=1), gated))
-    best_s = s0
-    for off in grid:
-        pred = np.argmax(logp + off[None, :], axis=1)
-        k, s_ = _kappa_and_balanced(_confusion(truth, pred, gated))
-        if k >= k0 and s_ > best_s + 1e-9:
-            best, best_s = off, s_
+    best_v = sum(_kappa_and_balanced(_confusion(truth, np.argmax(logp, axis=1), gated)))
+    for d in OFFSET_GRID:
+        for r in OFFSET_GRID:
+            off = np.array([0.0, 0.0, d, r])
+            v = sum(_kappa_and_balanced(_confusion(truth, np.argmax(logp + off, axis=1), gated)))
+            if v > best_v + 1e-9:
+                best, best_v = off, v
     return best
 
 
@@ -264,14 +251,20 @@ def _confusion(truth: np.ndarray, pred: np.ndarray, gated: np.ndarray) -> np.nda
     return np.bincount(truth * 4 + pred, minlength=16).reshape(4, 4).astype(float)
 
 
-def fit_calibrated(  # type: ignore[no-untyped-def]
-    ecg: list[Night], radar: list[Night], subjects: set[str]
-):
-    """The adapted live model with class offsets chosen by an inner cross-validation.
+def fit_calibrated(
+    radar: list[Night], subjects: set[str], fitter: Callable[[set[str]], Any]
+) -> Calibrated:
+    """A live model with deep/REM offsets chosen by an inner cross-validation.
 
     The subjects not in `subjects` are split into `INNER_FOLDS` groups; each group's radar
-    nights are scored by an adapted model fitted without it, and `choose_offsets` picks the
-    offsets on those out-of-fold scores. The model itself is `fit_adapted` on all of them.
+    nights are scored by a model fitted (`fitter`) without it, and `choose_offsets` picks the
+    offsets on those out-of-fold scores. The model itself is `fitter(subjects)`. The held-out
+    subjects take no part in either.
+
+    Args:
+        radar: The radar nights (the offsets are chosen on their expert epochs).
+        subjects: The subjects left out.
+        fitter: subjects to leave out → fitted model (the recipe being calibrated).
 
     Raises:
         ValueError: no night is left to fit on.
@@ -280,7 +273,7 @@ def fit_calibrated(  # type: ignore[no-untyped-def]
     groups = [set(train[i::INNER_FOLDS]) for i in range(INNER_FOLDS)]
     ps, ts, gs = [], [], []
     for g in groups:
-        inner = fit_adapted(ecg, radar, subjects | g)
+        inner = fitter(subjects | g)
         for n in (n for n in radar if str(n["subject"]) in g):
             keep = n["expert"]
             ps.append(inner.predict_proba(n["x"][keep]))
@@ -288,7 +281,7 @@ def fit_calibrated(  # type: ignore[no-untyped-def]
             gs.append(n["x"][keep, _PRESENT] < MIN_PRESENT_FRACTION)
     offsets = choose_offsets(np.vstack(ps), np.concatenate(ts), np.concatenate(gs))
     log.info("offsets (wake, light, deep, rem) without %s: %s", sorted(subjects), offsets)
-    return Calibrated(fit_adapted(ecg, radar, subjects), offsets)
+    return Calibrated(fitter(subjects), offsets)
 
 
 def _predict(model: Any, night: Night, morning: bool, smooth: int) -> np.ndarray:
@@ -391,17 +384,30 @@ def export(  # type: ignore[no-untyped-def]
     feature_names: Sequence[str] = FEATURE_NAMES,
     extra: dict[str, object] | None = None,
 ) -> None:
-    """Write <name>.onnx and <name>.json (the card the stager checks); check ONNX parity."""
+    """Write <name>.onnx and <name>.json (the card the stager checks); check ONNX parity.
+
+    A `Calibrated` model's offsets become the tree ensemble's ``base_values`` (added to the raw
+    scores before its softmax), and the card records them as ``class_offsets``.
+    """
     import onnxruntime as ort
+    from onnx import helper
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
+    base = model.model if isinstance(model, Calibrated) else model
     onx = convert_lightgbm(
-        model,
+        base,
         initial_types=[("features", FloatTensorType([None, len(feature_names)]))],
         zipmap=False,
         target_opset=15,
     )
+    if isinstance(model, Calibrated):
+        (tree,) = [n for n in onx.graph.node if n.op_type == "TreeEnsembleClassifier"]
+        post = next(a for a in tree.attribute if a.name == "post_transform")
+        if post.s != b"SOFTMAX" or any(a.name == "base_values" for a in tree.attribute):
+            raise SystemExit("unexpected ONNX tree ensemble: cannot add the class offsets")
+        tree.attribute.append(helper.make_attribute("base_values", model.offsets.tolist()))
+        extra = {**(extra or {}), "class_offsets": model.offsets.tolist()}
     (out / f"{name}.onnx").write_bytes(onx.SerializeToString())
     card = {
         "name": name,
@@ -470,7 +476,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     log.info("features of %d nights ready (%.0f s)", len(radar), t_data)
 
     cv: dict[str, dict[str, Any]] = {}
-    held_out: dict[str, dict[int, list[NightScore]]] = {"radar": {}, "adapted": {}, "morning": {}}
+    held_out: dict[str, dict[int, list[NightScore]]] = {
+        k: {} for k in ("radar", "adapted", "calibrated", "morning")
+    }
+    fits: dict[frozenset[str], Any] = {}
+
+    def adapted(subjects: set[str]) -> Any:
+        # The calibrated recipe's own fit on the training subjects is the adapted LOSO fit.
+        key = frozenset(subjects)
+        if key not in fits:
+            fits[key] = fit_adapted(ecg, radar, subjects)
+        return fits[key]
+
     cv["ecg"] = cross_validate(ecg, lambda s: fit_without(ecg, s))[1]
     _summary("ECG -> ECG", cv["ecg"])
     cv["radar"] = cross_validate(
@@ -480,10 +497,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     ecg_masked = _without_radar_only_channels(ecg)
     cv["ecg_on_radar"] = cross_validate(radar, lambda s: fit_without(ecg_masked, s))[1]
     _summary("ECG -> radar (no adaptation)", cv["ecg_on_radar"])
-    cv["adapted"] = cross_validate(
-        radar, lambda s: fit_adapted(ecg, radar, s), scores_out=held_out["adapted"]
+    cv["adapted"] = cross_validate(radar, adapted, scores_out=held_out["adapted"])[1]
+    _summary("ECG + adapted -> radar", cv["adapted"])
+    adapted_wins = cv["adapted"]["pooled"]["kappa"] >= cv["radar"]["pooled"]["kappa"]
+    base_key = "adapted" if adapted_wins else "radar"
+    base_fit: Callable[[set[str]], Any] = (
+        adapted if adapted_wins else (lambda s: fit_without(radar, s))
+    )
+    cv["calibrated"] = cross_validate(
+        radar, lambda s: fit_calibrated(radar, s, base_fit), scores_out=held_out["calibrated"]
     )[1]
-    _summary("ECG + adapted -> radar (live)", cv["adapted"])
+    _summary(f"{base_key} + deep/REM offsets -> radar (live)", cv["calibrated"])
     morning = cross_validate(
         radar,
         lambda s: fit_morning(ecg, radar, s),
@@ -498,9 +522,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     shipped = {str(n["subject"]) for n in radar if str(n["record"]) in SHIPPED_RECORDS}
     fit_nights = _others(radar, shipped)
-    adapted_wins = cv["adapted"]["pooled"]["kappa"] >= cv["radar"]["pooled"]["kappa"]
-    live_key = "adapted" if adapted_wins else "radar"
-    live = fit_adapted(ecg, radar, shipped) if adapted_wins else fit_without(radar, shipped)
+    live_key = "calibrated"
+    live = fit_calibrated(radar, shipped, base_fit)
     best = fit_morning(ecg, radar, shipped)
     n_subjects = len({str(n["subject"]) for n in fit_nights})
     n_expert = int(sum(int(n["expert"].sum()) for n in fit_nights))
@@ -525,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         {"loso": cv[live_key], "timing": timing},
         desc_live,
         records,
-        extra={"recipe": live_key},
+        extra={"recipe": f"{base_key} + offsets"},
     )
     export(
         best,
@@ -556,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             t_data,
             plots=[p.relative_to(args.out).as_posix() for p in plots[which]],
             facts=facts,
+            base=base_key,
         )
     log.info("trained, cross-validated and exported in %.0f s (%.1f min)", t_total, t_total / 60)
     print(json.dumps({k: {"pooled": v["pooled"]} for k, v in cv.items()}, indent=1))
