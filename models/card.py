@@ -124,6 +124,35 @@ def _weakness_lines(c: dict[str, Any]) -> list[str]:
     return out
 
 
+def _offset_tradeoff(cv: dict[str, dict[str, Any]]) -> list[str]:
+    """What the deep/REM offsets cost: the calibrated row against the one it calibrates."""
+    base = cv["adapted"] if "adapted" in cv else cv["radar"]
+    after, before = cv["calibrated"]["pooled"], base["pooled"]
+    dm_a = cv["calibrated"]["metrics"].get("deep_min", {}).get("bias")
+    dm_b = base["metrics"].get("deep_min", {}).get("bias")
+    prec = " / ".join(
+        f"{name} {_f(before['per_stage'][name]['precision'], '.2f')} → "
+        f"{_f(after['per_stage'][name]['precision'], '.2f')}"
+        for name in ("deep", "rem")
+    )
+    return [
+        "- The deep/REM offsets buy sensitivity with precision: precision " + prec + ";",
+        f"  accuracy {before['accuracy']:.3f} → {after['accuracy']:.3f}, per-subject kappa "
+        f"{base['kappa_subject_mean']:.3f} → {cv['calibrated']['kappa_subject_mean']:.3f}"
+        + (
+            f", deep minutes per night bias {dm_b:+.1f} → {dm_a:+.1f} min"
+            if dm_a is not None and dm_b is not None
+            else ""
+        )
+        + (
+            f"; deep is {'over' if dm_a > 0 else 'under'}-called"
+            if dm_a is not None and abs(dm_a) >= 5.0
+            else ""
+        )
+        + f"; REM sensitivity {_f(after['per_stage']['rem']['sensitivity'], '.2f')}.",
+    ]
+
+
 def _plot_lines(plots: list[str]) -> list[str]:
     hyp = [p for p in plots if p.endswith("_hypnogram.png")]
     ba = [p for p in plots if "bland_altman_" in p]
@@ -201,9 +230,9 @@ def _below_the_bar(which: str, c: dict[str, Any], facts: dict[str, Any]) -> list
         f"≥ {TARGET_KAPPA} | {kappa - TARGET_KAPPA:+.3f} |",
     ]
     for stage, v in sens.items():
-        gap = "-" if v is None else f"{v - TARGET_SENSITIVITY:+.2f}"
+        gap = "-" if v is None else f"{v - TARGET_SENSITIVITY:+.3f}"
         lines.append(
-            f"| sensitivity {stage} | {_f(v, '.2f')} (Halo Rise {HALO_RISE[stage]:.2f}) | "
+            f"| sensitivity {stage} | {_f(v)} (Halo Rise {HALO_RISE[stage]:.2f}) | "
             f"≥ {TARGET_SENSITIVITY} | {gap} |"
         )
     lines += [
@@ -361,7 +390,7 @@ def write_model_card(
         "",
         *_figures_table(cv),
         "",
-        f"Shipped as `{which}.onnx`: the row **{dict(_ROWS)[key]}**.",
+        f"Shipped as `{which}.onnx`: the row **{dict(_ROWS)[key].split(' (**')[0]}**.",
         *(
             [
                 "The offsets' recipe (deep and REM only, objective kappa + mean sensitivity) was",
@@ -418,6 +447,7 @@ def write_model_card(
         "- Trained and evaluated on the simulator's rendering of these nights: real radar nights",
         "  will differ (clutter, posture, other bodies).",
         *_weakness_lines(c),
+        *(_offset_tradeoff(cv) if key == "calibrated" else []),
         *_morning_note(which, cv),
         "",
         "## Reproduce",
