@@ -130,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--classes", type=int, default=4, choices=(4, 3), help="4 or 3 classes")
     ev.add_argument("--jobs", type=int, default=1, help="nights scored in parallel")
     ev.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
+    ev.add_argument(
+        "--plots",
+        type=Path,
+        metavar="DIR",
+        help="write a hypnogram pair per night and a Bland-Altman plot per metric (PNG) here",
+    )
     _alarm_parser(sub)
 
     cal = sub.add_parser(
@@ -330,6 +336,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         model=args.model,
         classes=args.classes,
         jobs=max(1, args.jobs),
+        plots=args.plots,
     )
     print(format_eval(out))
     if args.json:

@@ -3,7 +3,9 @@
 Follows Menghini et al. 2021 (doi:10.1093/sleep/zsaa170): epoch by epoch accuracy, Cohen's kappa,
 per-stage sensitivity / precision / specificity and the confusion matrix, pooled over every epoch
 the experts scored; per night TST, SE, SOL and WASO as device − PSG bias with 95 % limits of
-agreement (Bland–Altman).
+agreement (Bland–Altman), and the same for the minutes of each stage (wake, light, deep, rem).
+With a plots folder, the PNGs Menghini et al. recommend: a hypnogram pair per night (experts above,
+device below) and a Bland–Altman plot per metric (`appliance.eval_plots`).
 
 Two input paths, named in the JSON's ``inputs``:
 
@@ -45,7 +47,7 @@ from appliance.frames import (
     Target,
     TrackedSecond,
 )
-from appliance.metrics import agreement, bland_altman, sleep_metrics
+from appliance.metrics import agreement, bland_altman, sleep_metrics, stage_minutes
 from appliance.pipeline import Pipeline
 from appliance.staging import Stager, model_path, refine_night
 from hardware.radar.night import Night, load_night
@@ -54,10 +56,12 @@ from hardware.radar.scene import build_scene
 from hardware.radar.simulated import SimulatedRadar
 
 __all__ = [
+    "METRIC_UNITS",
     "SCENE",
     "NightScore",
     "evaluate",
     "metric_pairs",
+    "night_metric_values",
     "radar_night_features",
     "recorded_night_features",
 ]
@@ -66,7 +70,18 @@ SCENE = "asleep-at-once"
 """The scene a night is rendered in for evaluation: in bed at the recording's start, out at its end,
 so that device and PSG epochs coincide one for one."""
 _T0_S = 1_700_000_000.0
-_METRICS = ("tst_min", "se_pct", "sol_min", "waso_min")
+METRIC_UNITS: dict[str, str] = {
+    "tst": "min",
+    "se": "%",
+    "sol": "min",
+    "waso": "min",
+    "wake_min": "min",
+    "light_min": "min",
+    "deep_min": "min",
+    "rem_min": "min",
+}
+"""The JSON `metrics` keys (device − experts Bland–Altman per night) and their units."""
+_SLEEP_METRIC_FIELDS = {"tst": "tst_min", "se": "se_pct", "sol": "sol_min", "waso": "waso_min"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,31 +235,66 @@ def score_night(path: Path, via_radar: bool, model: str, seed: int = 0) -> Night
     return NightScore(night.record, night.subject, truth, device, _night_inputs(night, via_radar))
 
 
-def metric_pairs(scores: Sequence[NightScore]) -> dict[str, dict[str, float | int | None]]:
-    """Bland–Altman of TST (min), SE (%), SOL (min) and WASO (min), device − experts, over nights.
+def _scored_span(s: NightScore) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both hypnograms over the experts' scored span (time in bed = the recording), or None.
 
-    Each night is compared over the experts' scored span (time in bed = the recording); an
-    `ABSENT` epoch counts as wake on both sides.
+    An `ABSENT` epoch counts as wake on both sides; device epochs the experts left unscored are
+    unscored on the device side too.
     """
-    dev: dict[str, list[float | None]] = {k: [] for k in _METRICS}
-    ref: dict[str, list[float | None]] = {k: [] for k in _METRICS}
+    scored = s.truth >= 0
+    if not scored.any():
+        return None
+    idx = np.flatnonzero(scored)
+    lo, hi = int(idx[0]), int(idx[-1]) + 1
+    truth = s.truth[lo:hi].copy()
+    device = s.device[lo:hi].copy()
+    truth[truth == ABSENT] = Stage.WAKE
+    device[device == ABSENT] = Stage.WAKE
+    device[truth == UNSCORED] = UNSCORED
+    return truth, device
+
+
+def night_metric_values(
+    scores: Sequence[NightScore],
+) -> dict[str, tuple[list[str], list[float | None], list[float | None]]]:
+    """Per night, device and expert values of every compared metric (the Bland–Altman inputs).
+
+    Returns:
+        JSON metric key (`METRIC_UNITS`) → (records, device values, expert values), one entry per
+        night with an expert-scored epoch; None where the night does not define the metric
+        (e.g. SOL of a night without sleep).
+    """
+    out: dict[str, tuple[list[str], list[float | None], list[float | None]]] = {
+        k: ([], [], []) for k in METRIC_UNITS
+    }
     for s in scores:
-        scored = s.truth >= 0
-        if not scored.any():
+        pair = _scored_span(s)
+        if pair is None:
             continue
-        # Both hypnograms over the experts' scored span: time in bed = the recording.
-        idx = np.flatnonzero(scored)
-        lo, hi = int(idx[0]), int(idx[-1]) + 1
-        truth = s.truth[lo:hi].copy()
-        device = s.device[lo:hi].copy()
-        truth[truth == ABSENT] = Stage.WAKE
-        device[device == ABSENT] = Stage.WAKE
-        device[truth == UNSCORED] = UNSCORED
+        truth, device = pair
         m_dev, m_ref = sleep_metrics(device), sleep_metrics(truth)
-        for k in _METRICS:
-            dev[k].append(getattr(m_dev, k))
-            ref[k].append(getattr(m_ref, k))
-    return {k.split("_")[0]: bland_altman(dev[k], ref[k]) for k in _METRICS}
+        st_dev, st_ref = stage_minutes(device), stage_minutes(truth)
+        for key in METRIC_UNITS:
+            records, dev, ref = out[key]
+            records.append(s.record)
+            if key in _SLEEP_METRIC_FIELDS:
+                dev.append(getattr(m_dev, _SLEEP_METRIC_FIELDS[key]))
+                ref.append(getattr(m_ref, _SLEEP_METRIC_FIELDS[key]))
+            else:
+                stage = key.removesuffix("_min")
+                dev.append(st_dev[stage])
+                ref.append(st_ref[stage])
+    return out
+
+
+def metric_pairs(scores: Sequence[NightScore]) -> dict[str, dict[str, float | int | None]]:
+    """Bland–Altman, device − experts over nights, of every metric in `METRIC_UNITS`.
+
+    TST, SOL, WASO and the minutes per stage in minutes, SE in percent. Each night is compared
+    over the experts' scored span (time in bed = the recording); an `ABSENT` epoch counts as
+    wake on both sides.
+    """
+    return {k: bland_altman(dev, ref) for k, (_, dev, ref) in night_metric_values(scores).items()}
 
 
 def evaluate(
@@ -255,12 +305,25 @@ def evaluate(
     classes: int = 4,
     jobs: int = 1,
     seed: int = 0,
+    plots: Path | None = None,
 ) -> dict[str, Any]:
     """Score every night in `data` and return the figures (the JSON `appliance eval` writes).
+
+    Args:
+        data: A folder of nights (*.npz, ../shared/data/README.md format).
+        via_radar: Render each night through the radar simulator and the device's DSP first.
+        model: "live" or "morning".
+        classes: 4 (wake/light/deep/rem) or 3 (wake/nrem/rem) for the epoch-by-epoch figures.
+        jobs: Nights scored in parallel (processes).
+        seed: Noise seed of the radar simulator.
+        plots: If given, a folder to write the PNGs into (`appliance.eval_plots.write_plots`:
+            a hypnogram pair per night, a Bland–Altman plot per metric); the JSON then lists
+            them under ``plots``.
 
     Raises:
         ConfigError: no night in `data`, a bad model name or class count.
         DataError: a night file that is not in the documented format.
+        ApplianceError: `plots` asked for without matplotlib, or not writable.
     """
     if classes not in (3, 4):
         raise ConfigError("--classes", "must be 4 (wake/light/deep/rem) or 3 (wake/nrem/rem)")
@@ -293,7 +356,7 @@ def evaluate(
                 "kappa": a.kappa,
             }
         )
-    return {
+    out: dict[str, Any] = {
         "nights": len(scores),
         "epochs": ag.n_epochs,
         "model": model,
@@ -307,5 +370,12 @@ def evaluate(
         "per_stage": ag.per_stage,
         "confusion": ag.confusion,
         "metrics": metric_pairs(scores),
+        "metric_units": dict(METRIC_UNITS),
         "per_night": per_night,
     }
+    if plots is not None:
+        from appliance.eval_plots import write_plots
+
+        written = write_plots(scores, plots, classes=classes, title=f"{model} model")
+        out["plots"] = [str(p) for p in written]
+    return out

@@ -49,6 +49,7 @@ __all__ = [
     "agreement",
     "bland_altman",
     "sleep_metrics",
+    "stage_minutes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -400,3 +401,34 @@ def bland_altman(
     if bias is not None and sd is not None:
         low, high = bias - _LOA_Z * sd, bias + _LOA_Z * sd
     return {"bias": bias, "sd": sd, "loa_low": low, "loa_high": high, "n": n}
+
+
+def stage_minutes(hypnogram: ArrayLike, *, epoch_s: float = EPOCH_S) -> dict[str, float]:
+    """Minutes the hypnogram spends in each stage: wake (with `ABSENT`), light, deep and rem.
+
+    `UNSCORED` epochs count in none. Wake includes absent epochs because Menghini et al. (2021)
+    compare wake over the whole recording, and a device that says "out of bed" says "not asleep".
+
+    Args:
+        hypnogram: (n_epochs,) hypnogram codes in time order.
+        epoch_s: Epoch length, seconds (> 0).
+
+    Returns:
+        {"wake": min, "light": min, "deep": min, "rem": min}.
+
+    Raises:
+        ValueError: If the hypnogram is not 1-D or holds unknown codes, or `epoch_s` is not
+            positive.
+
+    References:
+        Menghini L et al. (2021). Sleep 44(2):zsaa170. doi:10.1093/sleep/zsaa170
+    """
+    hyp = _as_hypnogram(hypnogram)
+    if not epoch_s > 0:
+        raise ValueError(f"epoch_s must be positive, got {epoch_s}")
+    epoch_min = epoch_s / 60.0
+    wake = int(np.count_nonzero((hyp == Stage.WAKE) | (hyp == ABSENT)))
+    out = {"wake": wake * epoch_min}
+    for stage in (Stage.LIGHT, Stage.DEEP, Stage.REM):
+        out[STAGE_NAMES[stage]] = int(np.count_nonzero(hyp == stage)) * epoch_min
+    return out

@@ -14,10 +14,13 @@ in-bed time (never an input to the simulator); every figure is measured on exper
 
 Evaluation is leave-one-subject-out (slp01a/b and slp02a/b are one subject each), reported for:
 ECG → ECG, radar → radar, ECG → radar without adaptation, ECG + radar adapted (one fit over both,
-ECG rows down-weighted) → radar, and the morning model (whole-night context) → radar. The live
-model shipped is the adapted one unless radar alone measured better in this run's LOSO (the card
-says which); both shipped models are fitted on all nights but those of the subjects whose nights
-ship as the simulator's demo (SHIPPED_RECORDS). Needs the `train` extra.
+ECG rows down-weighted) → radar, the same with deep/REM decision offsets (`Calibrated`: chosen
+inside each fold by an inner cross-validation over the training subjects only, never the held-out
+one) → radar, and the morning model (whole-night context) → radar. The live model shipped is the
+calibrated one, over the adapted recipe unless radar alone measured better in this run's LOSO (the
+card says which); both shipped models are fitted on all nights but those of the subjects whose
+nights ship as the simulator's demo (SHIPPED_RECORDS). The held-out predictions' plots (hypnogram
+pairs, Bland–Altman) go to <out>/plots/. Needs the `train` extra.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from appliance.evaluate import NightScore, metric_pairs
 from appliance.frames import ABSENT, STAGE_NAMES, UNSCORED
 from appliance.metrics import agreement
 from appliance.staging import MIN_PRESENT_FRACTION, smooth_probs
-from models.card import write_model_card
+from models.card import data_facts, write_model_card
 from models.dataset import SCENE, load_radar, load_recorded
 
 log = logging.getLogger("models.train_live")
@@ -180,6 +183,107 @@ def fit_morning(ecg: list[Night], radar: list[Night], subjects: set[str]):  # ty
     return fit(*_joint_rows(e, r, morning=True))
 
 
+INNER_FOLDS = 4
+"""Subject groups of the inner cross-validation that picks the class offsets (`Calibrated`)."""
+OFFSET_GRID = np.arange(-0.5, 2.51, 0.25)
+"""Log-probability offsets searched for deep and for REM (wake and light keep 0): the two rare
+stages are the ones the balanced class weights still under-call."""
+
+
+class Calibrated:
+    """A fitted classifier whose class probabilities are re-weighted: p_c exp(b_c), renormalised.
+
+    The offsets `b` (log units, one per class) move the decision boundaries towards the rare
+    stages; they are chosen on the training subjects only (`fit_calibrated`), never on the
+    held-out one. In the ONNX file they are the tree ensemble's ``base_values`` (added to the
+    raw scores before the softmax: the same re-weighting), so the device needs nothing new.
+    """
+
+    def __init__(self, model: Any, offsets: np.ndarray) -> None:
+        self.model = model
+        self.offsets = np.asarray(offsets, float)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Re-weighted class probabilities (n, 4)."""
+        q = np.asarray(self.model.predict_proba(x), float) * np.exp(self.offsets)[None, :]
+        return np.asarray(q / q.sum(axis=1, keepdims=True))
+
+
+def _kappa_and_balanced(cm: np.ndarray) -> tuple[float, float]:
+    """Cohen's kappa and the mean per-stage sensitivity of a 4 x 4 confusion (rows truth)."""
+    n = cm.sum()
+    rows, cols = cm.sum(axis=1), cm.sum(axis=0)
+    chance = float(rows @ cols)
+    kappa = (n * np.trace(cm) - chance) / (n * n - chance) if n * n > chance else 0.0
+    present = rows > 0
+    balanced = float(np.mean(np.diag(cm)[present] / rows[present])) if present.any() else 0.0
+    return float(kappa), balanced
+
+
+def choose_offsets(p: np.ndarray, truth: np.ndarray, gated: np.ndarray) -> np.ndarray:
+    """Deep and REM offsets maximising kappa + mean per-stage sensitivity on `p`.
+
+    The objective is the rule a change of the stager is kept by (neither the kappa nor the
+    balanced sensitivities may fall), as one number; no offset wins ties.
+
+    Args:
+        p: (n, 4) out-of-fold probabilities of the training subjects' expert epochs.
+        truth: (n,) their expert stages 0..3.
+        gated: (n,) the epochs the device calls absent (scored as wake whatever `p` says).
+
+    Returns:
+        (4,) log offsets (wake, light, deep, rem); wake's and light's are 0.
+    """
+    logp = np.log(np.maximum(p, 1e-12))
+    best = np.zeros(4)
+    best_v = sum(_kappa_and_balanced(_confusion(truth, np.argmax(logp, axis=1), gated)))
+    for d in OFFSET_GRID:
+        for r in OFFSET_GRID:
+            off = np.array([0.0, 0.0, d, r])
+            v = sum(_kappa_and_balanced(_confusion(truth, np.argmax(logp + off, axis=1), gated)))
+            if v > best_v + 1e-9:
+                best, best_v = off, v
+    return best
+
+
+def _confusion(truth: np.ndarray, pred: np.ndarray, gated: np.ndarray) -> np.ndarray:
+    pred = np.where(gated, 0, pred)
+    return np.bincount(truth * 4 + pred, minlength=16).reshape(4, 4).astype(float)
+
+
+def fit_calibrated(
+    radar: list[Night], subjects: set[str], fitter: Callable[[set[str]], Any]
+) -> Calibrated:
+    """A live model with deep/REM offsets chosen by an inner cross-validation.
+
+    The subjects not in `subjects` are split into `INNER_FOLDS` groups; each group's radar
+    nights are scored by a model fitted (`fitter`) without it, and `choose_offsets` picks the
+    offsets on those out-of-fold scores. The model itself is `fitter(subjects)`. The held-out
+    subjects take no part in either.
+
+    Args:
+        radar: The radar nights (the offsets are chosen on their expert epochs).
+        subjects: The subjects left out.
+        fitter: subjects to leave out → fitted model (the recipe being calibrated).
+
+    Raises:
+        ValueError: no night is left to fit on.
+    """
+    train = sorted({str(n["subject"]) for n in radar} - subjects)
+    groups = [set(train[i::INNER_FOLDS]) for i in range(INNER_FOLDS)]
+    ps, ts, gs = [], [], []
+    for g in groups:
+        inner = fitter(subjects | g)
+        for n in (n for n in radar if str(n["subject"]) in g):
+            keep = n["expert"]
+            ps.append(inner.predict_proba(n["x"][keep]))
+            ts.append(n["y"][keep].astype(int))
+            gs.append(n["x"][keep, _PRESENT] < MIN_PRESENT_FRACTION)
+    offsets = choose_offsets(np.vstack(ps), np.concatenate(ts), np.concatenate(gs))
+    log.info("offsets (wake, light, deep, rem) without %s: %s", sorted(subjects), offsets)
+    return Calibrated(fitter(subjects), offsets)
+
+
 def _predict(model: Any, night: Night, morning: bool, smooth: int) -> np.ndarray:
     """Device hypnogram of one night, gated as the Stager gates (absent epochs → ABSENT)."""
     x = night_context(night["x"]) if morning else night["x"]
@@ -196,6 +300,7 @@ def cross_validate(
     *,
     morning: bool = False,
     smooth: Sequence[int] = (1,),
+    scores_out: dict[int, list[NightScore]] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Leave-one-subject-out: pooled, 3-class, per-subject agreement and per-night metrics.
 
@@ -204,6 +309,8 @@ def cross_validate(
         fitter: subjects to leave out → fitted model.
         morning: Score with whole-night features.
         smooth: Probability smoothing windows to report (epochs; 1 = none).
+        scores_out: If given, filled with smoothing window → the held-out nights' hypnograms
+            (what the plots are drawn from).
 
     Returns:
         smoothing window → figures.
@@ -215,26 +322,45 @@ def cross_validate(
         for n in (n for n in test_nights if str(n["subject"]) == s):
             for k in smooth:
                 preds[k].append((n, _predict(model, n, morning, k)))
+    if scores_out is not None:
+        scores_out.update({k: _scores(v) for k, v in preds.items()})
     return {k: _figures(v) for k, v in preds.items()}
 
 
+def _scores(preds: list[tuple[Night, np.ndarray]]) -> list[NightScore]:
+    """The held-out nights as `appliance.evaluate` scores them (truth = expert-scored epochs)."""
+    return [
+        NightScore(
+            str(n["record"]),
+            str(n["subject"]),
+            np.where(n["expert"], n["y"], UNSCORED).astype(np.int8),
+            p,
+            {},
+        )
+        for n, p in preds
+    ]
+
+
 def _figures(preds: list[tuple[Night, np.ndarray]]) -> dict[str, Any]:
-    truth = [np.where(n["expert"], n["y"], UNSCORED).astype(np.int8) for n, _ in preds]
-    device = [p for _, p in preds]
+    scores = _scores(preds)
+    truth = [s.truth for s in scores]
+    device = [s.device for s in scores]
     per_subject: dict[str, dict[str, Any]] = {}
     for s in sorted({str(n["subject"]) for n, _ in preds}):
         idx = [i for i, (n, _) in enumerate(preds) if str(n["subject"]) == s]
         a = agreement(
             np.concatenate([truth[i] for i in idx]), np.concatenate([device[i] for i in idx])
         )
-        per_subject[s] = {"kappa": a.kappa, "accuracy": a.accuracy, "epochs": a.n_epochs}
+        per_subject[s] = {
+            "kappa": a.kappa,
+            "accuracy": a.accuracy,
+            "epochs": a.n_epochs,
+            # None where the subject's nights hold no epoch of the stage.
+            "sensitivity": {k: v["sensitivity"] for k, v in a.per_stage.items()},
+        }
     pooled = agreement(np.concatenate(truth), np.concatenate(device))
     pooled3 = agreement(np.concatenate(truth), np.concatenate(device), classes=3)
     kappas = np.array([v["kappa"] for v in per_subject.values() if v["kappa"] is not None], float)
-    scores = [
-        NightScore(str(n["record"]), str(n["subject"]), t, d, {})
-        for (n, _), t, d in zip(preds, truth, device, strict=True)
-    ]
     return {
         "pooled": pooled.to_dict(),
         "pooled_3class": pooled3.to_dict(),
@@ -258,17 +384,30 @@ def export(  # type: ignore[no-untyped-def]
     feature_names: Sequence[str] = FEATURE_NAMES,
     extra: dict[str, object] | None = None,
 ) -> None:
-    """Write <name>.onnx and <name>.json (the card the stager checks); check ONNX parity."""
+    """Write <name>.onnx and <name>.json (the card the stager checks); check ONNX parity.
+
+    A `Calibrated` model's offsets become the tree ensemble's ``base_values`` (added to the raw
+    scores before its softmax), and the card records them as ``class_offsets``.
+    """
     import onnxruntime as ort
+    from onnx import helper
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
+    base = model.model if isinstance(model, Calibrated) else model
     onx = convert_lightgbm(
-        model,
+        base,
         initial_types=[("features", FloatTensorType([None, len(feature_names)]))],
         zipmap=False,
         target_opset=15,
     )
+    if isinstance(model, Calibrated):
+        (tree,) = [n for n in onx.graph.node if n.op_type == "TreeEnsembleClassifier"]
+        post = next(a for a in tree.attribute if a.name == "post_transform")
+        if post.s != b"SOFTMAX" or any(a.name == "base_values" for a in tree.attribute):
+            raise SystemExit("unexpected ONNX tree ensemble: cannot add the class offsets")
+        tree.attribute.append(helper.make_attribute("base_values", model.offsets.tolist()))
+        extra = {**(extra or {}), "class_offsets": model.offsets.tolist()}
     (out / f"{name}.onnx").write_bytes(onx.SerializeToString())
     card = {
         "name": name,
@@ -290,6 +429,20 @@ def export(  # type: ignore[no-untyped-def]
     p_lgb = model.predict_proba(x)
     if not np.allclose(p_onnx, p_lgb, atol=1e-4):
         raise SystemExit(f"ONNX export of {name} disagrees with LightGBM")
+
+
+def write_cv_plots(scores: Sequence[NightScore], out_dir: Path, title: str) -> list[Path]:
+    """The card's plots: `appliance eval --plots` of the held-out (LOSO) hypnograms.
+
+    Stale plots of an earlier run are removed first (a night no longer in the data must not
+    linger beside the card). 64 dpi keeps both models' plots well under 2 MB in the repository.
+    """
+    from appliance.eval_plots import write_plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*out_dir.glob("*_hypnogram.png"), *out_dir.glob("bland_altman_*.png")]:
+        old.unlink()
+    return write_plots(scores, out_dir, title=title, dpi=64)
 
 
 def _summary(tag: str, cv: dict[str, Any]) -> None:
@@ -323,20 +476,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     log.info("features of %d nights ready (%.0f s)", len(radar), t_data)
 
     cv: dict[str, dict[str, Any]] = {}
+    held_out: dict[str, dict[int, list[NightScore]]] = {
+        k: {} for k in ("radar", "adapted", "calibrated", "morning")
+    }
+    fits: dict[frozenset[str], Any] = {}
+
+    def adapted(subjects: set[str]) -> Any:
+        # The calibrated recipe's own fit on the training subjects is the adapted LOSO fit.
+        key = frozenset(subjects)
+        if key not in fits:
+            fits[key] = fit_adapted(ecg, radar, subjects)
+        return fits[key]
+
     cv["ecg"] = cross_validate(ecg, lambda s: fit_without(ecg, s))[1]
     _summary("ECG -> ECG", cv["ecg"])
-    cv["radar"] = cross_validate(radar, lambda s: fit_without(radar, s))[1]
+    cv["radar"] = cross_validate(
+        radar, lambda s: fit_without(radar, s), scores_out=held_out["radar"]
+    )[1]
     _summary("radar -> radar", cv["radar"])
     ecg_masked = _without_radar_only_channels(ecg)
     cv["ecg_on_radar"] = cross_validate(radar, lambda s: fit_without(ecg_masked, s))[1]
     _summary("ECG -> radar (no adaptation)", cv["ecg_on_radar"])
-    cv["adapted"] = cross_validate(radar, lambda s: fit_adapted(ecg, radar, s))[1]
-    _summary("ECG + adapted -> radar (live)", cv["adapted"])
+    cv["adapted"] = cross_validate(radar, adapted, scores_out=held_out["adapted"])[1]
+    _summary("ECG + adapted -> radar", cv["adapted"])
+    adapted_wins = cv["adapted"]["pooled"]["kappa"] >= cv["radar"]["pooled"]["kappa"]
+    base_key = "adapted" if adapted_wins else "radar"
+    base_fit: Callable[[set[str]], Any] = (
+        adapted if adapted_wins else (lambda s: fit_without(radar, s))
+    )
+    cv["calibrated"] = cross_validate(
+        radar, lambda s: fit_calibrated(radar, s, base_fit), scores_out=held_out["calibrated"]
+    )[1]
+    _summary(f"{base_key} + deep/REM offsets -> radar (live)", cv["calibrated"])
     morning = cross_validate(
         radar,
         lambda s: fit_morning(ecg, radar, s),
         morning=True,
         smooth=(1, MORNING_SMOOTH_EPOCHS),
+        scores_out=held_out["morning"],
     )
     cv["morning_unsmoothed"] = morning[1]
     cv["morning"] = morning[MORNING_SMOOTH_EPOCHS]
@@ -345,9 +522,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     shipped = {str(n["subject"]) for n in radar if str(n["record"]) in SHIPPED_RECORDS}
     fit_nights = _others(radar, shipped)
-    adapted_wins = cv["adapted"]["pooled"]["kappa"] >= cv["radar"]["pooled"]["kappa"]
-    live_key = "adapted" if adapted_wins else "radar"
-    live = fit_adapted(ecg, radar, shipped) if adapted_wins else fit_without(radar, shipped)
+    live_key = "calibrated"
+    live = fit_calibrated(radar, shipped, base_fit)
     best = fit_morning(ecg, radar, shipped)
     n_subjects = len({str(n["subject"]) for n in fit_nights})
     n_expert = int(sum(int(n["expert"].sum()) for n in fit_nights))
@@ -363,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     desc_morning = desc + ", with the same nights' recorded ECG features (weight 0.3)"
     records = sorted(str(n["record"]) for n in fit_nights)
+    facts = data_facts(radar, ecg)
     t_total = time.time() - t0
     timing = {"seconds_total": round(t_total, 1), "seconds_features": round(t_data, 1)}
     export(
@@ -371,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         {"loso": cv[live_key], "timing": timing},
         desc_live,
         records,
-        extra={"recipe": live_key},
+        extra={"recipe": f"{base_key} + offsets"},
     )
     export(
         best,
@@ -383,10 +560,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         feature_names=MORNING_FEATURE_NAMES,
         extra={"smooth_epochs": MORNING_SMOOTH_EPOCHS},
     )
-    write_model_card(args.out / "live.md", "live", live_key, cv, desc_live, t_total, t_data)
-    write_model_card(
-        args.out / "morning.md", "morning", "morning", cv, desc_morning, t_total, t_data
-    )
+    plots = {
+        "live": write_cv_plots(held_out[live_key][1], args.out / "plots" / "live", "live, LOSO"),
+        "morning": write_cv_plots(
+            held_out["morning"][MORNING_SMOOTH_EPOCHS],
+            args.out / "plots" / "morning",
+            "morning, LOSO",
+        ),
+    }
+    for which, key in (("live", live_key), ("morning", "morning")):
+        write_model_card(
+            args.out / f"{which}.md",
+            which,
+            key,
+            cv,
+            desc_live if which == "live" else desc_morning,
+            t_total,
+            t_data,
+            plots=[p.relative_to(args.out).as_posix() for p in plots[which]],
+            facts=facts,
+            base=base_key,
+        )
     log.info("trained, cross-validated and exported in %.0f s (%.1f min)", t_total, t_total / 60)
     print(json.dumps({k: {"pooled": v["pooled"]} for k, v in cv.items()}, indent=1))
 

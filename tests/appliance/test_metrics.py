@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from appliance.frames import ABSENT, UNSCORED
-from appliance.metrics import Agreement, SleepMetrics, agreement, bland_altman, sleep_metrics
+from appliance.metrics import (
+    Agreement,
+    SleepMetrics,
+    agreement,
+    bland_altman,
+    sleep_metrics,
+    stage_minutes,
+)
 
 W, L, D, R, U, A = 0, 1, 2, 3, UNSCORED, ABSENT
 
@@ -231,3 +238,18 @@ def test_bland_altman_too_few_pairs() -> None:
     assert bland_altman([None], [1.0])["bias"] is None
     with pytest.raises(ValueError):
         bland_altman([1.0, 2.0], [1.0])
+
+
+def test_stage_minutes_counts_absent_as_wake_and_skips_unscored() -> None:
+    hyp = [ABSENT, 0, 0, 1, 1, 1, UNSCORED, 2, 3, 3, ABSENT]
+    assert stage_minutes(hyp) == {"wake": 2.0, "light": 1.5, "deep": 0.5, "rem": 1.0}
+    # The minutes of each stage are the SleepMetrics' ones; wake is what is left in bed.
+    m = sleep_metrics(hyp)
+    got = stage_minutes(hyp, epoch_s=60.0)
+    assert (got["light"], got["deep"], got["rem"]) == (3.0, 1.0, 2.0)
+    assert stage_minutes(hyp)["light"] == m.light_min
+    assert stage_minutes([]) == {"wake": 0.0, "light": 0.0, "deep": 0.0, "rem": 0.0}
+    with pytest.raises(ValueError):
+        stage_minutes([7])
+    with pytest.raises(ValueError):
+        stage_minutes([0], epoch_s=0.0)
