@@ -844,7 +844,7 @@ class AlarmTask:
         self._save("ringing", alarm, now)
         self._play_failed = False
         if isinstance(self._speaker, SoundChoice):
-            # Alarms sharing the set time ring the first one's own sound ("" = the configured).
+            # Alarms sharing the set time ring the first sound one of them chose ("": the config's).
             alarms = self._ring.alarms if self._ring is not None else ()
             try:
                 self._speaker.set_sound(next((a.sound for a in alarms if a.sound), ""))

@@ -530,6 +530,7 @@ class Daemon:
                 self.radar.stop()
                 self.status.radar_ok = False
                 self.status.second = None
+                self._restart_pipeline()
                 self.health.set("radar", "unavailable", f"{e}; retrying in {delay:.0f} s")
                 if isinstance(self.clock, VirtualClock):
                     await self.clock.run_until(self.clock.now() + delay)  # the radar drives it
@@ -555,13 +556,7 @@ class Daemon:
                     await self._wait_standby_change()
                 if self._stop.is_set():
                     return
-                # The DSP's filters and the epoch in progress belong to before the pause.
-                self.pipeline = Pipeline(
-                    self.cfg,
-                    self.pipeline.stager,
-                    wall_grid=True,
-                    learned_user_m=self._learned_user_m,
-                )
+                self._restart_pipeline()
                 self.radar.start()
                 self.status.radar_ok = True
                 self.health.set("radar", "ok", self.cfg.radar.type)
@@ -621,6 +616,18 @@ class Daemon:
         for ep in self.pipeline.flush().epochs:
             self._on_epoch(ep)
         self._apply(self.sessions.flush())
+
+    def _restart_pipeline(self) -> None:
+        """Start a fresh chain after a pause (standby, a radar outage).
+
+        The DSP's filters and windows belong to before the pause: joined to new frames they
+        would read a breath across the gap. The epoch in progress is kept as far as it got.
+        """
+        for ep in self.pipeline.flush().epochs:
+            self._on_epoch(ep)
+        self.pipeline = Pipeline(
+            self.cfg, self.pipeline.stager, wall_grid=True, learned_user_m=self._learned_user_m
+        )
 
     def _on_second(self, sec: TrackedSecond) -> None:
         self.status.second = sec
@@ -682,10 +689,13 @@ class Daemon:
         corrected clock.
         """
         last = self._last_epoch_idx
-        if last is not None and ep.index <= last:
+        if last is not None and ep.index == last:
+            # The rest of an epoch a pause (standby, a radar outage) flushed early: already kept.
+            return False
+        if last is not None and ep.index < last:
             if not self._clock_behind:
                 self._clock_behind = True
-                behind_s = (last + 1 - ep.index) * EPOCH_S
+                behind_s = (last - ep.index) * EPOCH_S
                 log.warning(
                     "clock is %.0f s behind the last recorded epoch (stepped back or not set): "
                     "not recording until it passes it",

@@ -327,7 +327,9 @@ class PresenceDetector:
         """Score one second and return the presence verdict."""
         if self._start_s is None:
             self._start_s = sec.t_s
-        dt = 1.0 if self._last_t_s is None else max(1e-3, sec.t_s - self._last_t_s)
+        # A second of data is at most a second of evidence: after a gap (an outage, a clock
+        # step) one breathing-like second must not count as the whole gap's worth.
+        dt = 1.0 if self._last_t_s is None else min(1.0, max(1e-3, sec.t_s - self._last_t_s))
         self._last_t_s = sec.t_s
         moved = [
             t

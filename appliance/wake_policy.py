@@ -430,15 +430,19 @@ class LatestSafePolicy:
         """Forward-filter one epoch: predict through the pair chain, keep the pairs it shows.
 
         An epoch without a stage (absent, unscored) only advances the chain; a gap advances it
-        by the epochs missed; a gap of more than 2 h starts afresh.
+        by the epochs missed; a gap of more than 2 h starts afresh. An epoch at or before the
+        last one (a clock stepped back, the rest of an epoch a pause flushed) is ignored: the
+        night's belief is not thrown away for a repeat.
         """
         index = int(epoch.index)
         symbol = observation(int(epoch.stage), belief_of(epoch))
         beta = self._beta
         last = self._last_index
-        self._last_index = index
         gap = 0 if last is None else index - last
-        if beta is None or gap <= 0 or gap > _MAX_GAP_EPOCHS:
+        if beta is not None and gap <= 0:
+            return
+        self._last_index = index
+        if beta is None or gap > _MAX_GAP_EPOCHS:
             self._beta = self._start(symbol)
             return
         pred = beta @ np.linalg.matrix_power(self._m, gap)

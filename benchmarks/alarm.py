@@ -187,7 +187,7 @@ def evaluate(
     Args:
         nights: The rendered nights.
         window_min: The smart window, minutes.
-        subjects: Each night's subject (same order); `smart_fitted`'s model for a night is
+        subjects: Each night's subject (same order); `smart`'s model for a night is
             fitted on the nights of the other subjects. None = each night its own subject.
     """
     window_s = window_min * 60.0

@@ -8,7 +8,8 @@ other: standby through the day (the radar off at the source), a sleeper in bed f
 `--up` with a bathroom trip, and the daily 07:00 smart alarm (30-min window), dismissed a minute
 after it rings. Each night, with a seeded random generator, it injects:
 
-- a radar dropout (one read raises `RadarUnavailable`; the supervisor restarts the radar task),
+- a radar dropout (one read raises `RadarUnavailable`; the radar task marks it unavailable and
+  starts it again with back-off),
 - an I2C outage (every environment sensor NACKs for 90 min),
 - a read-only store for an hour (the store's connection is swapped for SQLite's own read-only
   one on the same file: every write fails inside SQLite, as on a file system gone read-only),

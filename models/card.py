@@ -124,9 +124,9 @@ def _weakness_lines(c: dict[str, Any]) -> list[str]:
     return out
 
 
-def _offset_tradeoff(cv: dict[str, dict[str, Any]]) -> list[str]:
-    """What the deep/REM offsets cost: the calibrated row against the one it calibrates."""
-    base = cv["adapted"] if "adapted" in cv else cv["radar"]
+def _offset_tradeoff(cv: dict[str, dict[str, Any]], base_key: str) -> list[str]:
+    """What the deep/REM offsets cost: the calibrated row against `base_key`, its base."""
+    base = cv[base_key]
     after, before = cv["calibrated"]["pooled"], base["pooled"]
     dm_a = cv["calibrated"]["metrics"].get("deep_min", {}).get("bias")
     dm_b = base["metrics"].get("deep_min", {}).get("bias")
@@ -447,7 +447,7 @@ def write_model_card(
         "- Trained and evaluated on the simulator's rendering of these nights: real radar nights",
         "  will differ (clutter, posture, other bodies).",
         *_weakness_lines(c),
-        *(_offset_tradeoff(cv) if key == "calibrated" else []),
+        *(_offset_tradeoff(cv, base) if key == "calibrated" else []),
         *_morning_note(which, cv),
         "",
         "## Reproduce",

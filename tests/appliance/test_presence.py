@@ -126,3 +126,12 @@ def test_leaving_ends_a_confirmed_breather_within_a_minute():
     ]
     assert not gone[-1].present
     assert next(s.t_s for s in gone if not s.present) <= 60.0 + 60.0
+
+
+def test_one_breathing_second_after_a_gap_is_one_second_of_evidence():
+    # After an outage or a clock step, a single clear-breathing second must not count as the
+    # whole gap's worth of breathing (it would confirm a reflector at once).
+    det = PresenceDetector()
+    assert not any(det.update(RadarSecond(float(t), (), -40.0)).present for t in range(200))
+    after = det.update(_breather(800))
+    assert not after.present and after.confidence < 0.2

@@ -314,3 +314,17 @@ def test_the_shipped_model_loads_and_is_a_chain() -> None:
     w = pi[1] / pi[1].sum()
     light_to_bad = float(w @ (j[1, :, 2] + j[1, :, 3]))
     assert 0.001 < light_to_bad < 0.2
+
+
+def test_a_repeated_epoch_keeps_the_nights_belief() -> None:
+    # A clock stepped back, or the rest of an epoch a pause flushed, repeats an index: the
+    # belief the night built must survive it.
+    pol = LatestSafePolicy(model=reliable_light_model())
+    t = SET_S - 3600
+    for _ in range(6):
+        pol.observe(staged(t, int(Stage.REM), (0.0, 0.05, 0.0, 0.95)))
+        t += EPOCH_S
+    before = pol.posterior()
+    pol.observe(staged(t - EPOCH_S, int(Stage.LIGHT), LIGHT))
+    pol.observe(staged(t - 3 * EPOCH_S, int(Stage.LIGHT), LIGHT))
+    assert before is not None and np.array_equal(pol.posterior(), before)
