@@ -14,6 +14,7 @@ from test_daemon import BERLIN, SET_S, UTC, FakeRadar, _cfg, _daemon, _run_finit
 from appliance.bus import Bus
 from appliance.clock import VirtualClock
 from appliance.control import STATUS_FIELDS, CommandError, Controller
+from appliance.epochs import FEATURE_NAMES
 from appliance.health import Health
 from appliance.staging import Stager
 from appliance.store import Store
@@ -317,3 +318,20 @@ def test_a_failing_store_costs_data_not_sensing_or_the_alarm_and_recovers(
         assert len(list(iter(seconds.get_nowait, None))) >= 590  # sensing went on throughout
         (s,) = store.sessions()
         assert len(store.epochs(s.id)) >= 5  # the epochs after the recovery are kept
+
+
+def test_the_rest_of_a_flushed_epoch_is_not_a_clock_step(tmp_path: Path, stager: Stager) -> None:
+    # Standby (or a radar outage) flushes the epoch in progress; back on within the same 30 s,
+    # the fresh chain completes that epoch again. It is dropped quietly; only an epoch before
+    # the last recorded one means the clock went back.
+    fr = synthetic.frames(120.0)
+    with Store.open(tmp_path / "s.sqlite") as store:
+        d, _, _ = _run_finite(fr, store, stager)
+        last = d._last_epoch_idx
+        assert last is not None
+        again = next(e for s in store.sessions() for e in store.epochs(s.id) if e.idx == last)
+        assert d._on_the_grid(again.to_staged(FEATURE_NAMES)) is False
+        assert d.snapshot()["devices"].get("clock", {"status": "ok"})["status"] == "ok"
+        earlier = next(e for s in store.sessions() for e in store.epochs(s.id) if e.idx < last)
+        assert d._on_the_grid(earlier.to_staged(FEATURE_NAMES)) is False
+        assert d.snapshot()["devices"]["clock"]["status"] == "failing"
