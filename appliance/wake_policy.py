@@ -59,6 +59,7 @@ __all__ = [
     "N_SYMBOLS",
     "PRIOR_BOUT_MIN",
     "STAGER_PAIR_COUNTS",
+    "STAGER_PAIR_COUNTS_MODEL",
     "FirstWakeablePolicy",
     "LatestSafePolicy",
     "SleeperModel",
@@ -155,6 +156,9 @@ STAGER_PAIR_COUNTS: tuple[str, ...] = (
 each night staged by a stager trained without its subject (leave-one-subject-out): how the
 shipped stager's recipe behaves on a sleeper it has never seen. Reproduce with
 `python -m benchmarks.alarm --held-out --print-model`; recount when the stager is retrained."""
+STAGER_PAIR_COUNTS_MODEL = "27278329ef7aa30a"
+"""First 16 hex digits of the SHA-256 of the `models/live.onnx` the counts were made for (a test
+fails when the shipped stager changes and the counts were not recounted)."""
 BAD_WAKE_WINDOWS = 8.0
 """Default penalty of a deep or REM wake, in window lengths of kept sleep (`LatestSafePolicy`)."""
 MORNING_EPOCHS = 360

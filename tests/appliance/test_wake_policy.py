@@ -328,3 +328,15 @@ def test_a_repeated_epoch_keeps_the_nights_belief() -> None:
     pol.observe(staged(t - EPOCH_S, int(Stage.LIGHT), LIGHT))
     pol.observe(staged(t - 3 * EPOCH_S, int(Stage.LIGHT), LIGHT))
     assert before is not None and np.array_equal(pol.posterior(), before)
+
+
+def test_the_shipped_counts_are_for_the_shipped_stager() -> None:
+    # The policy plans against the live stager's own errors: a retrained live.onnx needs
+    # `python -m benchmarks.alarm --held-out --print-model` and the new counts.
+    import hashlib
+
+    from appliance.staging import model_path
+    from appliance.wake_policy import STAGER_PAIR_COUNTS_MODEL
+
+    digest = hashlib.sha256(model_path("live").read_bytes()).hexdigest()
+    assert digest[:16] == STAGER_PAIR_COUNTS_MODEL
