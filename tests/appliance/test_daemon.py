@@ -498,3 +498,24 @@ def test_a_session_older_than_the_close_time_is_closed_not_resumed(
         assert len(rows) == 2 and all(not r.is_open for r in rows)
         old = min(rows, key=lambda r: r.started_s)
         assert "session_interrupted" in [e.kind for e in store.events(old.id)]
+
+
+def test_a_radar_outage_restarts_the_chain_on_a_fresh_dsp(tmp_path: Path, stager: Stager) -> None:
+    # The DSP's filters and windows belong to before the outage: joined to the frames after it
+    # they would read a breath across the gap.
+    from appliance.errors import RadarUnavailable
+
+    fr = synthetic.frames(120.0)
+    clock = VirtualClock(float(fr.t_s[0]))
+    chains: list[object] = []
+
+    def on_read(k: int) -> None:
+        chains.append(d.pipeline)
+        if k == 4:
+            raise RadarUnavailable("radar", "unplugged (injected)")
+
+    radar = FakeRadar(fr, on_read=on_read)
+    with Store.open(tmp_path / "s.sqlite") as store:
+        d, _ = _daemon(_cfg(), clock, radar, store, stager)
+        asyncio.run(asyncio.wait_for(d.run(), timeout=60.0))
+    assert radar.starts == 2 and chains[4] is not chains[3] and chains[3] is chains[0]
