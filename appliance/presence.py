@@ -245,6 +245,17 @@ class PresenceDetector:
         self._seen: list[tuple[float, float]] = []  # (distance m, t_s) of recent targets
         self._last_above_s = -math.inf
         self._last_t_s: float | None = None
+        self._expected: list[tuple[float, float]] = []  # (distance m, for s) from the start
+
+    def expect(self, distance_m: float, for_s: float) -> None:
+        """Expect a breather at `distance_m` for the first `for_s` seconds of this detector.
+
+        For a chain restarted in the night (the daemon resumed a session, or a radar came back
+        after an outage): the user was in bed there minutes ago, so breathing that is merely
+        plausible (an apnoeic sleeper's) confirms them there, as after a movement, instead of
+        waiting for clear breathing.
+        """
+        self._expected.append((float(distance_m), float(for_s)))
 
     @staticmethod
     def raw_score(sec: RadarSecond) -> tuple[float, float]:
@@ -327,6 +338,7 @@ class PresenceDetector:
         """Score one second and return the presence verdict."""
         if self._start_s is None:
             self._start_s = sec.t_s
+            self._primed += [(d, sec.t_s + for_s) for d, for_s in self._expected]
         # A second of data is at most a second of evidence: after a gap (an outage, a clock
         # step) one breathing-like second must not count as the whole gap's worth.
         dt = 1.0 if self._last_t_s is None else min(1.0, max(1e-3, sec.t_s - self._last_t_s))

@@ -135,3 +135,24 @@ def test_one_breathing_second_after_a_gap_is_one_second_of_evidence():
     assert not any(det.update(RadarSecond(float(t), (), -40.0)).present for t in range(200))
     after = det.update(_breather(800))
     assert not after.present and after.confidence < 0.2
+
+
+def test_a_restarted_chain_confirms_the_user_where_they_were_breathing():
+    # Irregular (apnoeic) but plausible breathing that only becomes measurable after the start
+    # window is never confirmed from scratch: only clear breathing counts then. Where the user
+    # was seen minutes before a restart, plausible breathing is enough.
+    def night(det):
+        quiet = [det.update(RadarSecond(float(t), (), -40.0)) for t in range(100)]
+        return quiet + [
+            det.update(_breather(t, ti=0.4, cvi=0.2, cva=0.3, q=0.7)) for t in range(100, 400)
+        ]
+
+    assert not any(s.present for s in night(PresenceDetector()))
+    det = PresenceDetector()
+    det.expect(0.7, 1800.0)
+    out = night(det)
+    first = next(i for i, s in enumerate(out) if s.present)
+    assert 100 <= first <= 160 and all(s.present for s in out[first:])
+    elsewhere = PresenceDetector()
+    elsewhere.expect(1.6, 1800.0)  # another distance: no help
+    assert not any(s.present for s in night(elsewhere))
