@@ -574,6 +574,15 @@ def describe(
     return rows
 
 
+def describe_store(store: ScheduleStore, tz: ZoneInfo, now_s: float) -> list[dict[str, object]]:
+    """`describe` of the store's schedule, with its handled occurrences.
+
+    Raises:
+        StoreError: the store cannot be read.
+    """
+    return describe(store.alarms(), tz, now_s, handled_map(store))
+
+
 def main_alarm(rows: Sequence[Mapping[str, object]]) -> dict[str, object]:
     """The alarm Home Assistant's alarm entities show and set, from `describe`'s rows.
 

@@ -430,7 +430,7 @@ def _cmd_alarm(args: argparse.Namespace) -> int:
             t = sched.occurrence(a, tz, now)
             print(f"alarm {a.id}: {a.time} {sched.days_label(a.days)}, next {_when(t, tz)}")
         elif cmd == "list":
-            rows = sched.describe(store.alarms(), tz, now, sched.handled_map(store))
+            rows = sched.describe_store(store, tz, now)
             if args.json:
                 print(json.dumps(rows, indent=1))
             else:

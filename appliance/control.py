@@ -147,10 +147,7 @@ class Controller:
             CommandError: the store cannot be read.
         """
         try:
-            store = self._d.store
-            return sched.describe(
-                store.alarms(), self._d.tz, self._d.clock.now(), sched.handled_map(store)
-            )
+            return sched.describe_store(self._d.store, self._d.tz, self._d.clock.now())
         except StoreError as e:
             raise CommandError(f"store unavailable: {e}") from None
 

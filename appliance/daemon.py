@@ -355,9 +355,7 @@ class Daemon:
     def _main_alarm(self) -> dict[str, Any]:
         """The alarm Home Assistant's alarm entities show and set (`alarm_schedule.main_alarm`)."""
         try:
-            rows = sched.describe(
-                self.store.alarms(), self.tz, self.clock.now(), sched.handled_map(self.store)
-            )
+            rows = sched.describe_store(self.store, self.tz, self.clock.now())
         except StoreError:
             rows = []  # a store that cannot be read shows no alarm; the ring path has its own
         return sched.main_alarm(rows)

@@ -31,7 +31,7 @@ from appliance.errors import ApplianceError
 from appliance.evaluate import METRIC_UNITS, NightScore, night_metric_values
 from appliance.frames import ABSENT, EPOCH_S, STAGE_NAMES, UNSCORED, Stage
 from appliance.metrics import agreement, bland_altman
-from appliance.report_png import STAGE_COLOURS
+from appliance.report_png import STAGE_COLOURS, agg_pyplot
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,18 +57,6 @@ _LEVELS = {Stage.WAKE: 3, Stage.REM: 2, Stage.LIGHT: 1, Stage.DEEP: 0}
 _LABELS = {Stage.WAKE: "Wake", Stage.REM: "REM", Stage.LIGHT: "Light", Stage.DEEP: "Deep"}
 _LINE = "#333333"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def _pyplot() -> Any:
-    """matplotlib.pyplot on the Agg backend (no display), or a one-line error without it."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ApplianceError("--plots needs matplotlib: pip install 'appliance[report]'") from None
-    return plt
 
 
 def _runs(codes: np.ndarray) -> list[tuple[int, int, int]]:
@@ -131,7 +119,7 @@ def hypnogram_png(
     Raises:
         ApplianceError: matplotlib missing, or the file cannot be written.
     """
-    plt = _pyplot()
+    plt = agg_pyplot("--plots")
     from matplotlib.patches import Patch
 
     scored = np.flatnonzero(score.truth >= 0)
@@ -198,7 +186,7 @@ def bland_altman_png(
     Raises:
         ApplianceError: matplotlib missing, or the file cannot be written.
     """
-    plt = _pyplot()
+    plt = agg_pyplot("--plots")
     ba = bland_altman(device, truth)
     keep = [
         (r, float(d), float(t))

@@ -17,7 +17,7 @@ from appliance.errors import ApplianceError
 from appliance.frames import EPOCH_S
 from appliance.store import EnvironmentRow
 
-__all__ = ["STAGE_COLOURS", "write_png"]
+__all__ = ["STAGE_COLOURS", "agg_pyplot", "write_png"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,23 @@ STAGE_COLOURS: Mapping[str, str] = {
 
 _LEVELS = {"absent": 4, "wake": 3, "rem": 2, "light": 1, "deep": 0}
 _ENV = (("temperature", "°C"), ("humidity", "%RH"), ("illuminance", "lx"))
+
+
+def agg_pyplot(option: str) -> Any:
+    """matplotlib.pyplot on the Agg backend (no display).
+
+    Raises:
+        ApplianceError: matplotlib is not installed (one line naming `option` and the extra).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        hint = "pip install 'appliance[report]'"
+        raise ApplianceError(f"{option} needs matplotlib: {hint}") from None
+    return plt
 
 
 def write_png(
@@ -53,14 +70,9 @@ def write_png(
     Raises:
         ApplianceError: matplotlib is not installed, or the file cannot be written.
     """
-    try:
-        import matplotlib
+    plt = agg_pyplot("--png")
+    import matplotlib.dates as mdates
 
-        matplotlib.use("Agg")
-        import matplotlib.dates as mdates
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ApplianceError("--png needs matplotlib: pip install 'appliance[report]'") from None
     zone = ZoneInfo(tz)
     hyp = list(report.get("hypnogram") or [])
     epochs = report.get("epochs") or []

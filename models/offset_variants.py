@@ -29,12 +29,12 @@ from appliance.staging import MIN_PRESENT_FRACTION
 from models.dataset import load_radar, load_recorded
 from models.train_live import (
     _PRESENT,
-    INNER_FOLDS,
     OFFSET_GRID,
     _confusion,
     _figures,
     _kappa_and_balanced,
     fit_adapted,
+    inner_scores,
 )
 
 log = logging.getLogger("models.offset_variants")
@@ -54,19 +54,10 @@ def fold_probabilities(
     subjects = sorted({str(n["subject"]) for n in radar})
     out: dict[str, dict[str, Any]] = {}
     for s in subjects:
-        train = [x for x in subjects if x != s]
-        groups = [set(train[i::INNER_FOLDS]) for i in range(INNER_FOLDS)]
-        ps, ts, gs = [], [], []
-        for g in groups:
-            m = fit_adapted(ecg, radar, {s} | g)
-            for n in (n for n in radar if str(n["subject"]) in g):
-                k = n["expert"]
-                ps.append(m.predict_proba(n["x"][k]))
-                ts.append(n["y"][k].astype(int))
-                gs.append(n["x"][k, _PRESENT] < MIN_PRESENT_FRACTION)
+        inner = inner_scores(radar, {s}, lambda left: fit_adapted(ecg, radar, left))
         m = fit_adapted(ecg, radar, {s})
         outer = [(n, m.predict_proba(n["x"])) for n in radar if str(n["subject"]) == s]
-        out[s] = {"inner": (np.vstack(ps), np.concatenate(ts), np.concatenate(gs)), "outer": outer}
+        out[s] = {"inner": inner, "outer": outer}
         log.info("fold %s scored", s)
     return out
 

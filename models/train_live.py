@@ -251,6 +251,31 @@ def _confusion(truth: np.ndarray, pred: np.ndarray, gated: np.ndarray) -> np.nda
     return np.bincount(truth * 4 + pred, minlength=16).reshape(4, 4).astype(float)
 
 
+def inner_scores(
+    radar: list[Night], subjects: set[str], fitter: Callable[[set[str]], Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold scores of the subjects not in `subjects`, by an inner cross-validation.
+
+    Those subjects are split into `INNER_FOLDS` groups; each group's radar nights are scored
+    by a model fitted (`fitter`) without it and without `subjects`.
+
+    Returns:
+        (p (n, 4) probabilities, truth (n,) expert stages, gated (n,) epochs the device calls
+        absent), over the groups' expert epochs.
+    """
+    train = sorted({str(n["subject"]) for n in radar} - subjects)
+    groups = [set(train[i::INNER_FOLDS]) for i in range(INNER_FOLDS)]
+    ps, ts, gs = [], [], []
+    for g in groups:
+        inner = fitter(subjects | g)
+        for n in (n for n in radar if str(n["subject"]) in g):
+            keep = n["expert"]
+            ps.append(inner.predict_proba(n["x"][keep]))
+            ts.append(n["y"][keep].astype(int))
+            gs.append(n["x"][keep, _PRESENT] < MIN_PRESENT_FRACTION)
+    return np.vstack(ps), np.concatenate(ts), np.concatenate(gs)
+
+
 def fit_calibrated(
     radar: list[Night], subjects: set[str], fitter: Callable[[set[str]], Any]
 ) -> Calibrated:
@@ -269,17 +294,7 @@ def fit_calibrated(
     Raises:
         ValueError: no night is left to fit on.
     """
-    train = sorted({str(n["subject"]) for n in radar} - subjects)
-    groups = [set(train[i::INNER_FOLDS]) for i in range(INNER_FOLDS)]
-    ps, ts, gs = [], [], []
-    for g in groups:
-        inner = fitter(subjects | g)
-        for n in (n for n in radar if str(n["subject"]) in g):
-            keep = n["expert"]
-            ps.append(inner.predict_proba(n["x"][keep]))
-            ts.append(n["y"][keep].astype(int))
-            gs.append(n["x"][keep, _PRESENT] < MIN_PRESENT_FRACTION)
-    offsets = choose_offsets(np.vstack(ps), np.concatenate(ts), np.concatenate(gs))
+    offsets = choose_offsets(*inner_scores(radar, subjects, fitter))
     log.info("offsets (wake, light, deep, rem) without %s: %s", sorted(subjects), offsets)
     return Calibrated(fitter(subjects), offsets)
 
