@@ -51,7 +51,7 @@ from hardware.radar.mr60bha2 import Mr60Radar
 from hardware.radar.source import RadarSource
 from hardware.speaker import Speaker
 
-__all__ = ["Daemon", "DaemonStatus"]
+__all__ = ["EXPECT_USER_S", "Daemon", "DaemonStatus"]
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ LEARNED_BED_KEY = "bed.learned_user_m"
 ENVIRONMENT_KEYS = ("temperature_c", "humidity_pct", "illuminance_lux")
 _BATCH_S = 10.0
 _BACKOFF_MAX_S = 60.0
-_EXPECT_USER_S = 1800.0
+EXPECT_USER_S = 1800.0
 """How long a restarted chain expects the user where they were last seen breathing, seconds."""
 
 
@@ -645,7 +645,7 @@ class Daemon:
         breathing at that distance is enough.
         """
         if self.sessions.active and self._user_m is not None:
-            self.pipeline.presence.expect(self._user_m, _EXPECT_USER_S)
+            self.pipeline.presence.expect(self._user_m, EXPECT_USER_S)
 
     def _on_second(self, sec: TrackedSecond) -> None:
         self.status.second = sec

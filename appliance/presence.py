@@ -10,10 +10,18 @@ Two kinds of evidence make somebody present, and one keeps them:
   `breathing_evidence_strict`; 1 when only on the looser counts, `breathing_evidence`) and loses
   `_DECAY` when it does not. A location is confirmed as a breather when its evidence reaches
   `_NEED_S` (a dozen seconds of clear breathing or ~40 s of plausible breathing), or the lower
-  `_NEED_PRIMED_S` where a breather is expected: right after a body movement at that distance
-  (somebody just lay down) and during the first `_PRIME_S` after the detector starts (a daemon
-  restarted at 3 a.m. has not seen the sleeper arrive). A reflector pushed by a draught looks
-  like breathing only in bursts, with failing seconds in between that drain its evidence.
+  `_NEED_PRIMED_S` where a breather is expected: for `_PRIME_S` after a body movement at that
+  distance (somebody just lay down), or where the chain was told the user was (`expect`: a
+  daemon restarted in the night). A fresh detector told nothing asks for the full evidence
+  everywhere: priming every distance at start let a curtain that breathed like a sleeper for
+  12 s be confirmed, and then kept. A reflector pushed by a draught looks like breathing only
+  in bursts, with failing seconds in between that drain its evidence.
+- **Somebody who just arrived** (made present by a body movement) is kept on the weak
+  evidence below at the distance they arrived at for `_ARRIVAL_KEEP_S`, while their breathing
+  is being confirmed: a sleeper settling into bed breathes irregularly at first, and one with
+  apnoeic breathing can take minutes to pass even the looser counts (on the shared nights, one
+  was dropped 45 s after getting into bed and confirmed two minutes later). Bounded in time,
+  so a false arrival cannot latch.
 - **A confirmed breather** is then kept on much weaker evidence (`still_breathing`: periodic,
   chest-sized, going on now) while it stays within `_GATE_M` of where it was confirmed, so its
   hypopneas, irregular REM breathing or a symmetric stretch of breaths do not drop it; and the
@@ -26,12 +34,12 @@ The confidence is the first-order smoothed maximum of the three (a location's br
 counts as its progress toward confirmation, below the hysteresis band until it is confirmed).
 
 Measured (`python -m benchmarks.radar`, 15 simulated nights; benchmarks/README.md, 2026-12-01):
-no presence in 450 minutes of an empty room with an oscillating fan and a curtain in its
-draught (none either in 2250 minutes of seeds 15–89 of that scene); a still sleeper present in
-216 of 218 still minutes (the two missed right after a fresh start beside an apnoeic sleeper);
-entering seen within 0.6 s, leaving within 52–58 s. Known failure: a curtain that breathes like
-a regular sleeper for ~12 s right after a start is confirmed, then kept (seed 36 of a 10-min
-`empty-room-fan` scene).
+a still sleeper present in 2222 of 2222 still minutes of whole nights (216 of 218 in windows
+started fresh beside a sleeper and told nothing: the two missed after a fresh start beside an
+apnoeic sleeper); no presence in 450 minutes of an empty room with an oscillating fan and a
+curtain in its draught, nor in 3000 minutes of seeds 15–89 of that scene; entering seen within
+0.6 s, leaving within 52–58 s; a fresh detector told nothing confirms a sleeper in a median of
+39 s.
 
 References:
     Acconeer, "Presence detection" reference application (A121 documentation): intra-/inter-frame
@@ -86,7 +94,7 @@ _DECAY = 1.5
 _NEED_S = 36.0
 """Evidence that confirms a breather at a location nobody was seen arriving at, s."""
 _NEED_PRIMED_S = 12.0
-"""Evidence that confirms a breather where one is expected (after a movement, at start), s."""
+"""Evidence that confirms a breather where one is expected (after a movement, `expect`), s."""
 _MAX_EVIDENCE_S = 60.0
 """Cap of a location's evidence, s (a long stretch of breathing is not credit for ever)."""
 _MOTION_HISTORY_S = 10.0
@@ -96,6 +104,9 @@ _NEW_AFTER_S = 20.0
 """A target is new where none was seen within the gate for this long, s."""
 _PRIME_S = 90.0
 """How long a body movement (or the start of the detector) primes a location, s."""
+_ARRIVAL_KEEP_S = 300.0
+"""How long somebody who arrived by a body movement is kept on the weak evidence before their
+breathing is confirmed, s (the slowest confirmations of irregular breathers take 2–6 min)."""
 
 
 def _sigmoid(x: float) -> float:
@@ -246,6 +257,7 @@ class PresenceDetector:
         self._last_above_s = -math.inf
         self._last_t_s: float | None = None
         self._expected: list[tuple[float, float]] = []  # (distance m, for s) from the start
+        self._arrival: tuple[float, float] | None = None  # (distance m, until t_s)
 
     def expect(self, distance_m: float, for_s: float) -> None:
         """Expect a breather at `distance_m` for the first `for_s` seconds of this detector.
@@ -271,9 +283,6 @@ class PresenceDetector:
         return not any(abs(d - distance_m) <= _GATE_M and t_s - u >= 1.5 for d, u in self._seen)
 
     def _is_primed(self, distance_m: float, t_s: float) -> bool:
-        start_s = t_s if self._start_s is None else self._start_s
-        if t_s - start_s <= _PRIME_S:
-            return True
         return any(abs(d - distance_m) <= _GATE_M and t_s <= u for d, u in self._primed)
 
     def _accumulate(self, sec: RadarSecond, dt: float) -> float:
@@ -322,16 +331,27 @@ class PresenceDetector:
         return best
 
     def _confirmed_evidence(self, sec: RadarSecond) -> float:
-        """Evidence that the confirmed breather still breathes (0 if none); follows its drift."""
-        if self._confirmed_m is None:
+        """Evidence that the confirmed breather still breathes, 0 if there is none.
+
+        Until a breather is confirmed, somebody who just arrived stands in for them. Follows
+        their drift.
+        """
+        if self._confirmed_m is not None:
+            at = self._confirmed_m
+        elif self._arrival is not None and sec.t_s <= self._arrival[1]:
+            at = self._arrival[0]
+        else:
             return 0.0
-        ev = 0.0
+        ev, best_m = 0.0, at
         for t in sec.targets:
-            if abs(t.distance_m - self._confirmed_m) <= _GATE_M:
+            if abs(t.distance_m - at) <= _GATE_M:
                 e = _snr_weight(t) * still_breathing(t)
                 if e > ev:
-                    ev = e
-                    self._confirmed_m = t.distance_m
+                    ev, best_m = e, t.distance_m
+        if self._confirmed_m is not None:
+            self._confirmed_m = best_m
+        elif self._arrival is not None:
+            self._arrival = (best_m, self._arrival[1])
         return ev
 
     def update(self, sec: RadarSecond) -> PresenceState:
@@ -360,6 +380,9 @@ class PresenceDetector:
         # primes its location for breathing evidence.
         self._primed += [(t.distance_m, sec.t_s + _PRIME_S) for t in moved]
         moved = [t for t in moved if self._is_new(t.distance_m, sec.t_s)]
+        if moved:
+            arrived = max(moved, key=lambda t: t.snr_db)
+            self._arrival = (arrived.distance_m, sec.t_s + _ARRIVAL_KEEP_S)
         self._seen += [(t.distance_m, sec.t_s) for t in sec.targets]
         self._seen = [(d, u) for d, u in self._seen if sec.t_s - u <= _NEW_AFTER_S]
         self._primed = [(d, u) for d, u in self._primed if u >= sec.t_s]
@@ -384,6 +407,7 @@ class PresenceDetector:
         ):
             self._present = False
             self._confirmed_m = None
+            self._arrival = None
             self._locations = []  # whoever comes next is confirmed afresh
         state = "empty"
         if self._present:

@@ -2,13 +2,13 @@
 
 For every night in `--nights` (default ../shared/data), an "asleep-at-once" scene is rendered
 with that night (scene seed = the night's rank) and the DSP, presence detector and user tracker
-are run on windows of it (a full night per night would take too long; the windows are said
-below); an "empty-room-fan" scene (fan + curtain) with the same seed gives the false-presence
-figure. Figures (keys of `--json`):
+run on the whole night as the daemon runs them: one chain started a minute before the sleeper
+gets into bed, fed until they get up. An "empty-room-fan" scene (fan + curtain) with the same
+seed gives the false-presence figure. Figures (keys of `--json`):
 
-- breath_rate_mae / breath_rate_p95: |DSP − truth| breath rate per 30-s epoch of the recording
-  windows where the user is in bed (median / 95th percentile), breaths/min, over the epochs
-  where the DSP gives a rate; breath_rate_missing: share of in-bed epochs without one;
+- breath_rate_mae / breath_rate_p95: |DSP − truth| breath rate per 30-s epoch in bed (median /
+  95th percentile), breaths/min, over the epochs where the DSP gives a rate;
+  breath_rate_missing: share of in-bed epochs without one;
 - waveform_corr: median per-epoch Pearson correlation, still epochs, of the 10-Hz waveform with
   the driving breath waveform passed through the same causal 0.1–0.7 Hz band-pass (so the
   filter's delay is not counted as error);
@@ -16,6 +16,10 @@ figure. Figures (keys of `--json`):
 - distance_err_cm: median |DSP − truth| user distance, cm;
 - presence_still_sensitivity: share of still minutes (both epochs without movement) with the
   user present in every second;
+- presence_still_sensitivity_fresh_start: the same over `--windows` 10-min windows a night, each
+  run by a chain started 2 min before it beside the sleeper already in bed, told nothing (a
+  harder case than the daemon's: a daemon restarted in a night tells the chain where the user
+  was, `PresenceDetector.expect`);
 - presence_false_rate: share of empty-room minutes (fan + curtain) with presence in any second;
 - enter_latency_s / leave_latency_s: median over nights of the delay from getting into bed to
   the first present second / from leaving the bed to the first empty second (max in *_max);
@@ -55,11 +59,17 @@ _FS = 20.0
 
 
 def _window(
-    radar: SimulatedRadar, truth: SceneTruth, t0_s: float, t1_s: float, acc: dict[str, list[float]]
+    radar: SimulatedRadar,
+    truth: SceneTruth,
+    t0_s: float,
+    t1_s: float,
+    acc: dict[str, list[float]],
+    warm_s: float = _WARM_S,
 ) -> None:
+    """Run a fresh chain from `t0_s` − `warm_s` to `t1_s`; add the figures of [t0_s, t1_s)."""
     cfg = Config()
     dsp, det, trk = RadarDsp(), PresenceDetector(cfg.presence), UserTracker(cfg.bed)
-    k0 = int(max(0.0, t0_s - _WARM_S) * _FS) // 20 * 20
+    k0 = int(max(0.0, t0_s - warm_s) * _FS) // 20 * 20
     k1 = min(radar.n_frames, int(t1_s * _FS))
     secs: list[tuple[float, TrackedSecond, np.ndarray]] = []
     for k in range(k0, k1, 200):
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nights", type=Path, default=here / ".." / "shared" / "data")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--limit", "--nights-limit", type=int, default=None, dest="limit")
-    ap.add_argument("--windows", type=int, default=3, help="10-min recording windows per night")
+    ap.add_argument("--windows", type=int, default=3, help="10-min fresh-start windows per night")
     ap.add_argument("--empty-min", type=float, default=30.0, help="empty-room minutes per night")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
@@ -167,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     acc: dict[str, list[float]] = {
         k: [] for k in ("br_err", "hr_err", "dist_err", "corr", "still_min", "false_min")
     }
+    fresh: dict[str, list[float]] = {k: [] for k in acc}
     enter: list[float] = []
     leave: list[float] = []
     speed = math.nan
@@ -177,10 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         radar = SimulatedRadar(scene, cfg.radar, start_s=0.0, seed=i)
         truth = radar.truth
         rec0 = float(scene.recording_start_s or 0.0)
+        assert truth.in_bed_s is not None and truth.out_of_bed_s is not None
+        _window(radar, truth, truth.in_bed_s - 60.0, truth.out_of_bed_s, acc, warm_s=0.0)
         for w in range(args.windows):
             a = rec0 + (w + 1) / (args.windows + 1) * night.duration_s - 300.0
-            _window(radar, truth, a, a + 600.0, acc)
-        assert truth.in_bed_s is not None and truth.out_of_bed_s is not None
+            _window(radar, truth, a, a + 600.0, fresh)
         pr = _presence_run(radar, 0.0, truth.in_bed_s + 60.0)
         first = next((t for t, p in pr if p), math.inf)
         enter.append(first - truth.in_bed_s)
@@ -221,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         "distance_err_cm": 100.0 * med("dist_err"),
         "presence_still_sensitivity": float(np.mean(acc["still_min"])),
         "still_minutes": len(acc["still_min"]),
+        "presence_still_sensitivity_fresh_start": float(np.mean(fresh["still_min"]))
+        if fresh["still_min"]
+        else math.nan,
+        "fresh_start_still_minutes": len(fresh["still_min"]),
         "presence_false_rate": float(np.mean(acc["false_min"])),
         "empty_minutes": len(acc["false_min"]),
         "enter_latency_s": float(np.median(enter)),

@@ -156,3 +156,40 @@ def test_a_restarted_chain_confirms_the_user_where_they_were_breathing():
     elsewhere = PresenceDetector()
     elsewhere.expect(1.6, 1800.0)  # another distance: no help
     assert not any(s.present for s in night(elsewhere))
+
+
+def test_somebody_who_just_lay_down_is_kept_while_their_breathing_is_confirmed():
+    # Getting into bed (a body movement at a new distance) makes them present at once; their
+    # first minutes of breathing may be too irregular for any confirming count, yet periodic
+    # and chest-sized: they are kept on that weak evidence for a bounded time, never for ever.
+    def arriving(t):
+        tgt = Target(0.7, 25.0, 2.0, None, None, 40.0, 0.0, large_movement=True)
+        return RadarSecond(t_s=float(t), targets=(tgt,), noise_floor_db=-40.0)
+
+    det = PresenceDetector(PresenceConfig(hold_s=40.0))
+    quiet = [det.update(RadarSecond(float(t), (), -40.0)) for t in range(30)]
+    assert not any(s.present for s in quiet)
+    assert det.update(arriving(30)).present
+    settling = [det.update(_breather(t, ti=0.5, cvi=0.4, cva=0.7, q=0.6)) for t in range(31, 1000)]
+    assert all(s.present for s in settling[: 300 - 31])
+    assert not settling[-1].present  # unconfirmed breathing never latches
+    # The same breathing where nobody arrived is nothing (the empty-room guarantee holds).
+    det = PresenceDetector()
+    out = [det.update(_breather(t, ti=0.5, cvi=0.4, cva=0.7, q=0.6)) for t in range(1000)]
+    assert not any(s.present for s in out)
+
+
+def test_a_reflector_breathing_like_a_sleeper_for_seconds_after_a_start_is_not_kept():
+    # A curtain in a draught can pass every count of clear breathing for ~10 s by chance; right
+    # after a start, with nobody seen arriving and nobody expected, that must not confirm it
+    # (it would then be kept for ever on the weak evidence a swinging curtain always shows).
+    det = PresenceDetector()
+    out = [det.update(_breather(t)) for t in range(10)]
+    out += [det.update(_breather(t, ti=0.5, cvi=0.3, cva=0.5, q=0.6)) for t in range(10, 600)]
+    assert not any(s.present for s in out)
+    # Told where the user was (a restart in the night), the same seconds confirm them.
+    det = PresenceDetector()
+    det.expect(0.7, 1800.0)
+    out = [det.update(_breather(t)) for t in range(10)]
+    out += [det.update(_breather(t, ti=0.5, cvi=0.3, cva=0.5, q=0.6)) for t in range(10, 600)]
+    assert out[9].present and all(s.present for s in out[10:])

@@ -65,7 +65,11 @@ def test_a_still_breather_is_never_dropped(distance_m, noise, depth_mm):
     )
     det = PresenceDetector()
     out = [det.update(s) for s in RadarDsp().update(fr)]
-    assert all(p.present and p.state == "still" for p in out[45:])
+    # A fresh detector told nothing confirms a regular breather within a minute (27-48 s
+    # here: the respiration window, three breaths, then a dozen clear seconds), then keeps it.
+    first = next(i for i, p in enumerate(out) if p.present)
+    assert first <= 60
+    assert all(p.present and p.state == "still" for p in out[first:])
 
 
 def test_entering_within_10_s_and_leaving_within_60_s():

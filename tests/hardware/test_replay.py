@@ -160,6 +160,8 @@ def test_a_recording_from_another_radar_rate_with_lost_frames_replays(tmp_path: 
     np.savez(tmp_path / "r.npz", iq=iq17, t_s=t17, frame_rate_hz=17.0, radar="other", **geometry)
     assert ReplayRadar(tmp_path / "r.npz").frame_rate_hz == 20.0
     eps = replay_recording(Config(), tmp_path / "r.npz")["epochs"]
-    assert len(eps) == 5 and all(e["presence"] for e in eps[1:])
+    # A chain told nothing confirms the sleeper within its first minute (no start priming: it
+    # would let a curtain that breathes like a sleeper for seconds be confirmed).
+    assert len(eps) == 5 and all(e["presence"] for e in eps[2:])
     assert eps[-1]["breath_rate"] == pytest.approx(15.0, abs=1.0)
     assert eps[-1]["distance_m"] == pytest.approx(0.7, abs=0.05)
