@@ -49,7 +49,7 @@ from appliance.breath import breath_stats, find_breaths
 from appliance.frames import Breath, RadarFrames, RadarSecond, Target
 from appliance.heartbeat import HeartRateEstimator
 
-__all__ = ["LARGE_MOVEMENT_MM_S", "WAVELENGTH_MM", "DspConfig", "RadarDsp"]
+__all__ = ["LARGE_MOVEMENT_MM_S", "WAVELENGTH_MM", "DspConfig", "RadarDsp", "peak_hz", "rms"]
 
 LARGE_MOVEMENT_MM_S = 20.0
 """Movement energy (RMS velocity above the respiration band) of a large body movement, mm/s:
@@ -109,10 +109,30 @@ class DspConfig:
 _RESP_FS_HZ = 10.0
 
 
-def _rms(x: np.ndarray) -> float:
+def rms(x: np.ndarray) -> float:
     """RMS of a 1-D array (0 if empty)."""
     n = x.shape[0]
     return math.sqrt(float(x @ x) / n) if n else 0.0
+
+
+def peak_hz(f: np.ndarray, power: np.ndarray) -> float:
+    """The frequency of a spectrum's highest bin, refined between bins, Hz.
+
+    Parabolic interpolation of the peak on log power (Gaussian interpolation: exact for a
+    Gaussian-shaped peak, close for a Hann-windowed sinusoid), clipped to half a bin.
+
+    Args:
+        f: (n,) evenly spaced frequencies, Hz.
+        power: (n,) power at each, > 0 somewhere.
+    """
+    i = int(np.argmax(power))
+    fi = float(f[i])
+    if 0 < i < len(power) - 1:
+        y0, y1, y2 = np.log(power[i - 1 : i + 2] + 1e-30)
+        den = y0 - 2 * y1 + y2
+        if den < 0:
+            fi += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) * float(f[1] - f[0])
+    return fi
 
 
 class RadarDsp:
@@ -354,7 +374,7 @@ class RadarDsp:
                 Target(
                     distance_m=float(self._ranges_m[b] + off * self._step_m),
                     snr_db=float(snr_db[b]),
-                    resp_amp_mm=_rms(resp[-100:, b]),
+                    resp_amp_mm=rms(resp[-100:, b]),
                     breath_rate_bpm=br,
                     heart_rate_bpm=heart.rate_bpm,
                     movement=float(move_all[b]),
@@ -365,7 +385,7 @@ class RadarDsp:
                     breath_amp_cv=st.amp_cv,
                     breath_amp_mm=st.amp_mm,
                     breath_ti_ratio=st.ti_ratio,
-                    recent_resp_mm=_rms(resp[-self._n_recent :, b]),
+                    recent_resp_mm=rms(resp[-self._n_recent :, b]),
                     heart_quality=heart.quality,
                     signal_quality=float(q * snr_q),
                 )
@@ -424,11 +444,4 @@ class RadarDsp:
             return None, quality
         if n > self._n_rate:
             f, sb = self._spectrum(x[-self._n_rate :])
-            i = int(np.argmax(sb))
-        fi = float(f[i])
-        if 0 < i < len(sb) - 1:
-            y0, y1, y2 = np.log(sb[i - 1 : i + 2] + 1e-30)
-            den = y0 - 2 * y1 + y2
-            if den < 0:
-                fi += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) * float(f[1] - f[0])
-        return fi * 60.0, quality
+        return peak_hz(f, sb) * 60.0, quality

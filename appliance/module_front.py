@@ -60,7 +60,7 @@ import numpy as np
 from scipy import signal
 
 from appliance.breath import breath_stats, find_breaths
-from appliance.dsp import LARGE_MOVEMENT_MM_S, DspConfig
+from appliance.dsp import LARGE_MOVEMENT_MM_S, DspConfig, peak_hz, rms
 from appliance.frames import Breath, RadarSecond, Target
 
 __all__ = ["MM_PER_RAD_60GHZ", "ModuleFront", "ModuleReading"]
@@ -127,11 +127,6 @@ class ModuleReading(Protocol):
         ...
 
 
-def _rms(x: np.ndarray) -> float:
-    n = x.shape[0]
-    return math.sqrt(float(x @ x) / n) if n else 0.0
-
-
 def _spectral_rate(x: np.ndarray, band_hz: tuple[float, float]) -> tuple[float | None, float]:
     """(breaths/min or None, periodicity in [0, 1]) of a 10-Hz respiration window.
 
@@ -153,15 +148,9 @@ def _spectral_rate(x: np.ndarray, band_hz: tuple[float, float]) -> tuple[float |
         return None, 0.0
     i = int(np.argmax(sb))
     quality = float(sb[np.abs(fb - fb[i]) <= 0.04].sum() / total)
-    fi = float(fb[i])
-    if 0 < i < sb.shape[0] - 1:
-        y0, y1, y2 = (math.log(float(v) + 1e-30) for v in sb[i - 1 : i + 2])
-        den = y0 - 2.0 * y1 + y2
-        if den < 0:
-            fi += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) * float(fb[1] - fb[0])
     if quality < _MIN_RATE_QUALITY:
         return None, quality
-    return fi * 60.0, quality
+    return peak_hz(fb, sb) * 60.0, quality
 
 
 class ModuleFront:
@@ -233,7 +222,7 @@ class ModuleFront:
         self._last_rest = float(rest[-1])
         if rest.shape[0] < 2:
             return 0.0
-        return _rms(np.diff(rest) * float(k))
+        return rms(np.diff(rest) * float(k))
 
     def _one(self, s: ModuleReading) -> RadarSecond:
         t_s = float(s.t_s)
@@ -279,7 +268,7 @@ class ModuleFront:
         target = Target(
             distance_m=dist,
             snr_db=snr,
-            resp_amp_mm=_rms(resp[-100:]),
+            resp_amp_mm=rms(resp[-100:]),
             breath_rate_bpm=rate,
             heart_rate_bpm=s.heart_rate_bpm,
             movement=movement,
@@ -290,7 +279,7 @@ class ModuleFront:
             breath_amp_cv=st.amp_cv,
             breath_amp_mm=st.amp_mm,
             breath_ti_ratio=st.ti_ratio,
-            recent_resp_mm=_rms(resp[-self._n_recent :]),
+            recent_resp_mm=rms(resp[-self._n_recent :]),
             heart_quality=0.0,  # the module reports no spectrum to judge its rate by
             signal_quality=quality * snr_q,
         )
