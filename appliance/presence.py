@@ -1,6 +1,6 @@
 """Presence: a confidence score in [0, 1] that somebody is in range, with threshold and hysteresis.
 
-Two kinds of evidence make somebody present, and one keeps them:
+Two kinds of evidence make somebody present, and weaker evidence keeps them:
 
 - **A body movement** that stands out of what already moves there (walking in, getting into bed):
   present at once, since nothing in an empty room moves that way (a fan or a curtain moves the
@@ -103,7 +103,7 @@ the steady level of what already moves there (a fan) is not known yet."""
 _NEW_AFTER_S = 20.0
 """A target is new where none was seen within the gate for this long, s."""
 _PRIME_S = 90.0
-"""How long a body movement (or the start of the detector) primes a location, s."""
+"""How long a body movement primes its location for breathing evidence, s."""
 _ARRIVAL_KEEP_S = 300.0
 """How long somebody who arrived by a body movement is kept on the weak evidence before their
 breathing is confirmed, s (the slowest confirmations of irregular breathers take 2–6 min)."""
