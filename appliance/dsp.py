@@ -34,7 +34,8 @@ beat-to-beat intervals are reported each second in `RadarSecond.breaths` / `beat
 Measured (`python -m benchmarks.radar`, 15 whole simulated nights, 8335 epochs in bed; see
 benchmarks/README.md; 2026-12-01): breath rate per epoch median abs error 0.31/min (95th pct
 1.71), 10-Hz waveform r = 0.9996 against the driving breathing in still epochs, heart rate median
-abs error 1.15 bpm, distance error 1.5 cm, 1400–1640× real time with presence on one shared core.
+abs error 1.15 bpm, distance error 1.5 cm, 1,400–1,640× real time with presence on one shared
+core.
 """
 
 from __future__ import annotations

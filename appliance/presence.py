@@ -257,7 +257,7 @@ class PresenceDetector:
         self._last_above_s = -math.inf
         self._last_t_s: float | None = None
         self._expected: list[tuple[float, float]] = []  # (distance m, for s) from the start
-        self._arrival: tuple[float, float] | None = None  # (distance m, until t_s)
+        self._arrivals: list[tuple[float, float]] = []  # (distance m, until t_s), unconfirmed
 
     def expect(self, distance_m: float, for_s: float) -> None:
         """Expect a breather at `distance_m` for the first `for_s` seconds of this detector.
@@ -333,26 +333,30 @@ class PresenceDetector:
     def _confirmed_evidence(self, sec: RadarSecond) -> float:
         """Evidence that the confirmed breather still breathes, 0 if there is none.
 
-        Until a breather is confirmed, somebody who just arrived stands in for them. Follows
-        their drift.
+        Until a breather is confirmed, those who just arrived stand in for them (each for its
+        own `_ARRIVAL_KEEP_S`). Follows their drift.
         """
         if self._confirmed_m is not None:
-            at = self._confirmed_m
-        elif self._arrival is not None and sec.t_s <= self._arrival[1]:
-            at = self._arrival[0]
-        else:
-            return 0.0
-        ev, best_m = 0.0, at
+            ev, self._confirmed_m = self._still_breathing_at(sec, self._confirmed_m)
+            return ev
+        self._arrivals = [(d, u) for d, u in self._arrivals if sec.t_s <= u]
+        best = 0.0
+        for k, (d, u) in enumerate(self._arrivals):
+            ev, at = self._still_breathing_at(sec, d)
+            self._arrivals[k] = (at, u)
+            best = max(best, ev)
+        return best
+
+    @staticmethod
+    def _still_breathing_at(sec: RadarSecond, distance_m: float) -> tuple[float, float]:
+        """(Best `still_breathing` evidence within the gate of a distance, its target's place)."""
+        ev, at = 0.0, distance_m
         for t in sec.targets:
-            if abs(t.distance_m - at) <= _GATE_M:
+            if abs(t.distance_m - distance_m) <= _GATE_M:
                 e = _snr_weight(t) * still_breathing(t)
                 if e > ev:
-                    ev, best_m = e, t.distance_m
-        if self._confirmed_m is not None:
-            self._confirmed_m = best_m
-        elif self._arrival is not None:
-            self._arrival = (best_m, self._arrival[1])
-        return ev
+                    ev, at = e, t.distance_m
+        return ev, at
 
     def update(self, sec: RadarSecond) -> PresenceState:
         """Score one second and return the presence verdict."""
@@ -380,9 +384,7 @@ class PresenceDetector:
         # primes its location for breathing evidence.
         self._primed += [(t.distance_m, sec.t_s + _PRIME_S) for t in moved]
         moved = [t for t in moved if self._is_new(t.distance_m, sec.t_s)]
-        if moved:
-            arrived = max(moved, key=lambda t: t.snr_db)
-            self._arrival = (arrived.distance_m, sec.t_s + _ARRIVAL_KEEP_S)
+        self._arrivals += [(t.distance_m, sec.t_s + _ARRIVAL_KEEP_S) for t in moved]
         self._seen += [(t.distance_m, sec.t_s) for t in sec.targets]
         self._seen = [(d, u) for d, u in self._seen if sec.t_s - u <= _NEW_AFTER_S]
         self._primed = [(d, u) for d, u in self._primed if u >= sec.t_s]
@@ -407,7 +409,7 @@ class PresenceDetector:
         ):
             self._present = False
             self._confirmed_m = None
-            self._arrival = None
+            self._arrivals = []
             self._locations = []  # whoever comes next is confirmed afresh
         state = "empty"
         if self._present:
