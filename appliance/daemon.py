@@ -521,9 +521,10 @@ class Daemon:
     async def _radar_task(self) -> None:
         """Run the radar chain; a radar that is gone is retried with back-off, never fatal.
 
-        `RadarUnavailable` (server down, serial port unplugged, silent link) marks the radar
-        "unavailable" in health (logged once per outage, no traceback) and the source is
-        started again after 1, 2, 4 ... 60 s; once it starts again it is "ok".
+        `RadarUnavailable` (server down, serial port unplugged, silent link, or a driver whose
+        stream ended by itself) marks the radar "unavailable" in health (logged once per
+        outage, no traceback) and the source is started again after 1, 2, 4 ... 60 s; once it
+        starts again it is "ok".
         """
         delay = 1.0
         while not self._stop.is_set():
@@ -571,6 +572,10 @@ class Daemon:
             # A real driver blocks until its frames arrive: keep it off the event loop.
             frames = self.radar.read(n) if virtual else await asyncio.to_thread(self.radar.read, n)
             if frames is None:
+                if self.cfg.radar.type != "simulated" and not self._stop.is_set():
+                    # A radar driver only ends when stopped: one that ends by itself is an
+                    # outage, retried, not a quiet radar shown "ok" (a simulated scene ends).
+                    raise RadarUnavailable(self.cfg.radar.type, "stopped delivering frames")
                 break
             if self.status.standby:
                 continue  # frames read before standby was noticed are dropped, not recorded

@@ -519,3 +519,35 @@ def test_a_radar_outage_restarts_the_chain_on_a_fresh_dsp(tmp_path: Path, stager
         d, _ = _daemon(_cfg(), clock, radar, store, stager)
         asyncio.run(asyncio.wait_for(d.run(), timeout=60.0))
     assert radar.starts == 2 and chains[4] is not chains[3] and chains[3] is chains[0]
+
+
+def test_a_live_radar_that_ends_by_itself_is_an_outage_and_retried(
+    tmp_path: Path, stager: Stager
+) -> None:
+    # A radar driver only ends when the daemon stops it; one that returns None by itself (a
+    # driver that gave up) is reported unavailable and started again, not shown as a quiet
+    # "ok" radar for the rest of the night.
+    from appliance.clock import RealClock
+
+    radar = FakeRadar(synthetic.frames(20.0, t0_s=1.0e9))  # long past: no pacing waits
+
+    def unavailable(d: Daemon) -> bool:
+        health = d.health.get("radar")
+        return health is not None and health.status == "unavailable"
+
+    async def main(d: Daemon) -> None:
+        run = asyncio.create_task(d.run())
+        for _ in range(200):  # the retry comes after 1 s of back-off
+            await asyncio.sleep(0.05)
+            if radar.starts >= 2 and unavailable(d):
+                break
+        d.stop()
+        await asyncio.wait_for(run, timeout=10.0)
+        assert radar.starts >= 2 and unavailable(d)
+        health = d.health.get("radar")
+        assert health is not None and "stopped delivering frames" in health.detail
+
+    cfg = parse_config({"radar": {"type": "a121"}})
+    with Store.open(tmp_path / "s.sqlite") as store:
+        d, _ = _daemon(cfg, RealClock(), radar, store, stager, finite_source=False)
+        asyncio.run(main(d))
