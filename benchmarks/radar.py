@@ -3,8 +3,8 @@
 For every night in `--nights` (default ../shared/data), an "asleep-at-once" scene is rendered
 with that night (scene seed = the night's rank) and the DSP, presence detector and user tracker
 run on the whole night as the daemon runs them: one chain started a minute before the sleeper
-gets into bed, fed until they get up. An "empty-room-fan" scene (fan + curtain) with the same
-seed gives the false-presence figure. Figures (keys of `--json`):
+gets into bed, fed until 3 min after they get up. An "empty-room-fan" scene (fan + curtain) with
+the same seed gives the false-presence figure. Figures (keys of `--json`):
 
 - breath_rate_mae / breath_rate_p95: |DSP − truth| breath rate per 30-s epoch in bed (median /
   95th percentile), breaths/min, over the epochs where the DSP gives a rate;
