@@ -845,9 +845,8 @@ class AlarmTask:
         self._play_failed = False
         if isinstance(self._speaker, SoundChoice):
             # Alarms sharing the set time ring the first sound one of them chose ("": the config's).
-            alarms = self._ring.alarms if self._ring is not None else ()
             try:
-                self._speaker.set_sound(next((a.sound for a in alarms if a.sound), ""))
+                self._speaker.set_sound(self._ring.sound if self._ring is not None else "")
             except Exception as e:  # the wrong sound still rings
                 log.warning("alarm sound not chosen: %s", e)
         self._play(alarm, now)

@@ -59,6 +59,7 @@ __all__ = [
     "set_alarm",
     "set_enabled",
     "skip_next",
+    "validate_sound",
     "validate_window",
 ]
 
@@ -132,6 +133,11 @@ class Ring:
     def ids(self) -> tuple[int, ...]:
         """The alarms' ids."""
         return tuple(a.id for a in self.alarms)
+
+    @property
+    def sound(self) -> str:
+        """The sound to ring: the first alarm's own, "" (the config's) if none has one."""
+        return next((a.sound for a in self.alarms if a.sound), "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,6 +298,19 @@ def days_label(days: frozenset[int]) -> str:
     if days == frozenset({5, 6}):
         return "weekends"
     return ",".join(DAY_NAMES[d] for d in sorted(days))
+
+
+def validate_sound(name: str) -> str:
+    """Check an alarm's sound: a shipped sound, or "" for the config's `[speaker] sound`.
+
+    Raises:
+        AlarmInputError: not a shipped sound.
+    """
+    from hardware.sounds import SOUNDS
+
+    if name and name not in SOUNDS:
+        raise AlarmInputError(f"unknown sound {name!r}; known: {', '.join(SOUNDS)}")
+    return name
 
 
 def validate_window(window_min: float) -> float:
@@ -459,10 +478,7 @@ def set_alarm(
     d = parse_days(days)
     w = None if window_min is None else validate_window(window_min)
     if sound:
-        from hardware.sounds import SOUNDS
-
-        if sound not in SOUNDS:
-            raise AlarmInputError(f"unknown sound {sound!r}; known: {', '.join(SOUNDS)}")
+        validate_sound(sound)
     if alarm_id is None:
         new = Alarm(
             id=-1,

@@ -121,7 +121,7 @@ def backstop(
     log.warning("backstop: the daemon is down and alarm %s is due: ringing", ring.ids)
     if isinstance(speaker, SoundChoice):
         try:
-            speaker.set_sound(next((a.sound for a in ring.alarms if a.sound), ""))
+            speaker.set_sound(ring.sound)
         except ValueError as e:  # the configured sound still rings
             log.error("backstop: %s", e)
     plays = 0

@@ -177,8 +177,6 @@ class Controller:
         """
         from dataclasses import replace
 
-        from hardware.sounds import SOUNDS
-
         d = self._d
         day_text = ",".join(days) if isinstance(days, list) else days
         try:
@@ -208,9 +206,8 @@ class Controller:
                     raise CommandError("sunrise_min must be from 0 to 60 minutes")
                 alarm = d.store.put_alarm(replace(alarm, sunrise_min=float(sunrise_min)))
             if sound is not None:
-                if sound and sound not in SOUNDS:  # "" = the config's [speaker] sound
-                    raise CommandError(f"unknown sound {sound!r}; known: {', '.join(SOUNDS)}")
-                alarm = d.store.put_alarm(replace(alarm, sound=sound))
+                # "" = the config's [speaker] sound
+                alarm = d.store.put_alarm(replace(alarm, sound=sched.validate_sound(sound)))
             if enabled is not None:
                 sched.set_enabled(d.store, alarm.id, bool(enabled))
         except (sched.AlarmInputError, StoreError) as e:

@@ -49,8 +49,9 @@ from scipy import ndimage, signal
 from appliance.breath import breath_stats, find_breaths
 from appliance.frames import Breath, RadarFrames, RadarSecond, Target
 from appliance.heartbeat import HeartRateEstimator
+from appliance.spectrum import peak_hz
 
-__all__ = ["LARGE_MOVEMENT_MM_S", "WAVELENGTH_MM", "DspConfig", "RadarDsp", "peak_hz", "rms"]
+__all__ = ["LARGE_MOVEMENT_MM_S", "WAVELENGTH_MM", "DspConfig", "RadarDsp", "rms"]
 
 LARGE_MOVEMENT_MM_S = 20.0
 """Movement energy (RMS velocity above the respiration band) of a large body movement, mm/s:
@@ -114,26 +115,6 @@ def rms(x: np.ndarray) -> float:
     """RMS of a 1-D array (0 if empty)."""
     n = x.shape[0]
     return math.sqrt(float(x @ x) / n) if n else 0.0
-
-
-def peak_hz(f: np.ndarray, power: np.ndarray) -> float:
-    """The frequency of a spectrum's highest bin, refined between bins, Hz.
-
-    Parabolic interpolation of the peak on log power (Gaussian interpolation: exact for a
-    Gaussian-shaped peak, close for a Hann-windowed sinusoid), clipped to half a bin.
-
-    Args:
-        f: (n,) evenly spaced frequencies, Hz.
-        power: (n,) power at each, > 0 somewhere.
-    """
-    i = int(np.argmax(power))
-    fi = float(f[i])
-    if 0 < i < len(power) - 1:
-        y0, y1, y2 = np.log(power[i - 1 : i + 2] + 1e-30)
-        den = y0 - 2 * y1 + y2
-        if den < 0:
-            fi += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) * float(f[1] - f[0])
-    return fi
 
 
 class RadarDsp:

@@ -87,11 +87,6 @@ class ReportingSpeaker:
         self._fell_back: str | None = None
 
     @property
-    def inner(self) -> Speaker:
-        """The wrapped speaker."""
-        return self._speaker
-
-    @property
     def name(self) -> str:
         """The wrapped speaker's name."""
         name = getattr(self._speaker, "name", None)

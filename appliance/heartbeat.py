@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from appliance.spectrum import peak_hz
+
 __all__ = ["HR_SEARCH_HZ", "HeartEstimate", "HeartRateEstimator"]
 
 HR_SEARCH_HZ = (0.8, 2.2)
@@ -82,14 +84,8 @@ class HeartRateEstimator:
         quality = float(np.clip((ratio - _MIN_RATIO) / (_FULL_RATIO - _MIN_RATIO), 0.0, 1.0))
         if ratio < _MIN_RATIO:
             return HeartEstimate(None, 0.0)
-        fi = float(f[self._band][i])
-        if 0 < i < hb.shape[0] - 1:
-            # Parabolic interpolation of the log peak: sub-bin resolution at half the FFT size.
-            y0, y1, y2 = np.log(hb[i - 1 : i + 2] + 1e-30)
-            den = y0 - 2.0 * y1 + y2
-            if den < 0:
-                fi += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) * float(f[1] - f[0])
-        return HeartEstimate(fi * 60.0, quality)
+        # The interpolated peak: sub-bin resolution at half the FFT size.
+        return HeartEstimate(peak_hz(f[self._band], hb) * 60.0, quality)
 
     def beat_intervals(
         self, x: np.ndarray, est: HeartEstimate, new_s: float = 1.0, lag_s: float = 0.5

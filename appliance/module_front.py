@@ -60,8 +60,9 @@ import numpy as np
 from scipy import signal
 
 from appliance.breath import breath_stats, find_breaths
-from appliance.dsp import LARGE_MOVEMENT_MM_S, DspConfig, peak_hz, rms
+from appliance.dsp import LARGE_MOVEMENT_MM_S, DspConfig, rms
 from appliance.frames import Breath, RadarSecond, Target
+from appliance.spectrum import peak_hz
 
 __all__ = ["MM_PER_RAD_60GHZ", "ModuleFront", "ModuleReading"]
 

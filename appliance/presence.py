@@ -269,15 +269,6 @@ class PresenceDetector:
         """
         self._expected.append((float(distance_m), float(for_s)))
 
-    @staticmethod
-    def raw_score(sec: RadarSecond) -> tuple[float, float]:
-        """(breathing, body-movement) evidence in [0, 1] of one second, before accumulation."""
-        breath = move = 0.0
-        for t in sec.targets:
-            breath = max(breath, _snr_weight(t) * breathing_evidence(t))
-            move = max(move, 1.0 if _motion_evidence(t) else 0.0)
-        return breath, move
-
     def _is_new(self, distance_m: float, t_s: float) -> bool:
         """Whether no target was seen within the gate of `distance_m` in the last seconds."""
         return not any(abs(d - distance_m) <= _GATE_M and t_s - u >= 1.5 for d, u in self._seen)

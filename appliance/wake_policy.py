@@ -410,18 +410,17 @@ class LatestSafePolicy:
         self._bad_wake_min = bad_wake_min
         self.model = model if model is not None else SleeperModel.default()
         self._m = self.model.joint
-        n_z = _N_Z
-        self._bad_z = np.repeat(_BAD, N_SYMBOLS).astype(np.float64)  # (32,) true stage is bad
+        self._pi = self.model.stationary()  # (32,) the frozen chain's: computed once
+        bad_z = np.repeat(_BAD, N_SYMBOLS).astype(np.float64)  # (32,) true stage is bad
         self._wake_z = np.tile(_WAKEABLE_SYMBOL, _N).astype(np.float64)  # (32,) called wakeable
         # P(deep or REM in the next epoch | pair now): a ring lands in the next epoch.
-        self._bad_next = self._m @ self._bad_z
+        self._bad_next = self._m @ bad_z
         self._beta: np.ndarray | None = None  # (32,) P(pair of the last observed epoch | all)
         self._last_index: int | None = None
-        self._n_z = n_z
 
     def _start(self, symbol: int | None) -> np.ndarray:
         """The belief over pairs with no past: the stationary one, showing this symbol."""
-        pi = self.model.stationary()
+        pi = self._pi
         if symbol is None:
             return pi
         z = np.zeros(_N_Z)
@@ -487,7 +486,7 @@ class LatestSafePolicy:
         b = self._belief(belief)
         stop, wait = self.pair_values(now_s, window_start_s, set_s, b)
         w = b.reshape(_N, N_SYMBOLS)
-        pi = self.model.stationary().reshape(_N, N_SYMBOLS)
+        pi = self._pi.reshape(_N, N_SYMBOLS)
         w = np.where(w.sum(axis=1, keepdims=True) > 0, w, pi)
         w = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
         return (w * stop.reshape(_N, N_SYMBOLS)).sum(axis=1), (w * wait.reshape(_N, N_SYMBOLS)).sum(
@@ -548,7 +547,7 @@ class LatestSafePolicy:
     def _belief(self, belief: np.ndarray | None) -> np.ndarray:
         if belief is not None:
             b = np.asarray(belief, np.float64)
-            if b.shape == (self._n_z,):
+            if b.shape == (_N_Z,):
                 return b
             if b.shape == (_N,):  # a stage belief: spread over the symbols as the model would
                 return self._from_stage_belief(b)
@@ -557,7 +556,7 @@ class LatestSafePolicy:
         return self._start(None)
 
     def _from_stage_belief(self, b: np.ndarray) -> np.ndarray:
-        pi = self.model.stationary().reshape(_N, N_SYMBOLS)
+        pi = self._pi.reshape(_N, N_SYMBOLS)
         z = (b[:, None] * pi / np.maximum(pi.sum(axis=1, keepdims=True), 1e-12)).reshape(-1)
         s = z.sum()
         out: np.ndarray = z / s if s > 0 else self._start(None)

@@ -18,7 +18,7 @@ optimistic stream); `--held-out` stages each night with a model trained without 
 (leave-one-subject-out, the shipped training code; `benchmarks.alarm_render.HeldOutStagers`).
 
 The policy's model (`SleeperModel`: the chain of expert stage and stager output) of a night is
-counted on the nights of the *other* subjects in the same run (`fit_sleeper_model`): in-sample
+counted on the nights of the *other* subjects in the same run (`fit_sleeper_models`): in-sample
 renders for the default run, held-out renders for `--held-out` — never on the night scored.
 `--print-model` prints the model counted on all the nights of the run (from a `--held-out` run:
 the source of `appliance.wake_policy.STAGER_PAIR_COUNTS`).
@@ -108,13 +108,21 @@ def _staged(night: RenderedNight) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return truth, stage, probs
 
 
-def fit_sleeper_model(nights: Sequence[RenderedNight]) -> SleeperModel:
-    """The policy's model counted on training nights (never the night it is used on).
+def fit_sleeper_models(
+    nights: Sequence[RenderedNight], subjects: Sequence[str]
+) -> dict[str, SleeperModel]:
+    """Per subject, the policy's model counted on the other subjects' nights (never its own).
 
     The pairs (expert stage, the rendered stager's symbol) of the last hours of each night
-    (`SleeperModel.count`).
+    (`SleeperModel.pair_counts`), counted once per night: counts add up over nights.
     """
-    return SleeperModel.count([_staged(n) for n in nights])
+    counts = [SleeperModel.pair_counts([_staged(n)]) for n in nights]
+    return {
+        subject: SleeperModel.from_counts(
+            np.sum([c for c, s in zip(counts, subjects, strict=True) if s != subject], axis=0)
+        )
+        for subject in dict.fromkeys(subjects)
+    }
 
 
 def _epochs(night: RenderedNight) -> list[StagedEpoch]:
@@ -197,8 +205,9 @@ def evaluate(
     if len(subj) != len(nights):
         raise ValueError("one subject per night")
     per: dict[str, list[dict[str, Any]]] = {name: [] for name in POLICIES}
+    models = fit_sleeper_models(nights, subj)
     for night, subject in zip(nights, subj, strict=True):
-        model = fit_sleeper_model([n for n, s in zip(nights, subj, strict=True) if s != subject])
+        model = models[subject]
         epochs = _epochs(night)
         for set_s in set_times(night):
             start = set_s - window_s

@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from appliance.alarm_schedule import parse_hhmm
 from appliance.clock import VirtualClock
 from appliance.config import Config, EnvironmentConfig, parse_config
 from appliance.control import Controller
@@ -89,11 +90,6 @@ def rss_mb() -> float:
 def _local(day: int, hh: int, mm: int) -> float:
     d = datetime(*FIRST_DAY, tzinfo=TZ) + timedelta(days=day)
     return d.replace(hour=hh, minute=mm).timestamp()
-
-
-def _hhmm(text: str) -> tuple[int, int]:
-    hh, mm = (int(x) for x in text.split(":"))
-    return hh, mm
 
 
 @dataclass
@@ -398,7 +394,7 @@ async def _soak(
             primary.dead = False
             await clock.run_until(_local(day + 1, 18, 0))
             gc.collect()
-            set_s = _local(day + 1, *_hhmm(ALARM))
+            set_s = _local(day + 1, *parse_hhmm(ALARM))
             rings = [
                 e
                 for e in d.alarm_events
@@ -456,10 +452,10 @@ def run_soak(
         store_dir: Where the store goes; None = a temporary directory on /dev/shm if present.
     """
     if store_dir is not None:
-        return asyncio.run(_soak(days, seed, _hhmm(bed), _hhmm(up), store_dir))
+        return asyncio.run(_soak(days, seed, parse_hhmm(bed), parse_hhmm(up), store_dir))
     shm = Path("/dev/shm")
     with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
-        return asyncio.run(_soak(days, seed, _hhmm(bed), _hhmm(up), Path(tmp)))
+        return asyncio.run(_soak(days, seed, parse_hhmm(bed), parse_hhmm(up), Path(tmp)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,7 +81,17 @@ def seconds_version() -> str:
 
     h = hashlib.sha256(SCENE.encode())
     roots = (Path(appliance.__file__).parent, Path(hardware.__file__).parent)
-    names = ("dsp.py", "presence.py", "tracking.py", "pipeline.py", "config.py", "frames.py")
+    names = (
+        "dsp.py",
+        "spectrum.py",
+        "heartbeat.py",
+        "breath.py",
+        "presence.py",
+        "tracking.py",
+        "pipeline.py",
+        "config.py",
+        "frames.py",
+    )
     files = [roots[0] / n for n in names] + sorted(roots[1].glob("radar/*.py"))
     for f in files:
         h.update(f.read_bytes())

@@ -59,6 +59,21 @@ def _rings(d: Daemon) -> list[float]:
     return [e.t_s for e in d.alarm_events if e.kind == "alarm_ringing"]
 
 
+def _alarm_only(
+    clock: VirtualClock, store: Store, stager: Stager
+) -> tuple[Daemon, SimulatedSpeaker]:
+    """A daemon whose radar always fails: a 07:00 alarm (Berlin, no window) on the clock alone."""
+    return _daemon(
+        _cfg(time="07:00", window_min=0.0),
+        clock,
+        FakeRadar(None, always_fail=True),
+        store,
+        stager,
+        tz=BERLIN,
+        finite_source=False,
+    )
+
+
 def _night(
     tmp_path: Path,
     stager: Stager,
@@ -139,15 +154,7 @@ def test_a_step_back_after_the_alarm_rang_does_not_ring_it_again(
 ) -> None:
     clock = VirtualClock(SET_S - 60.0)
     with Store.open(tmp_path / "s.sqlite") as store:
-        d, speaker = _daemon(
-            _cfg(time="07:00", window_min=0.0),
-            clock,
-            FakeRadar(None, always_fail=True),
-            store,
-            stager,
-            tz=BERLIN,
-            finite_source=False,
-        )
+        d, speaker = _alarm_only(clock, store, stager)
 
         async def main() -> None:
             task = asyncio.create_task(d.run())
@@ -179,15 +186,7 @@ def test_a_step_forward_over_the_alarm(
     is then more than ring_max (30 min) late: that is reported missed, not rung hours late."""
     clock = VirtualClock(SET_S + step_from_min * 60.0 - 30.0)
     with Store.open(tmp_path / "s.sqlite") as store:
-        d, speaker = _daemon(
-            _cfg(time="07:00", window_min=0.0),
-            clock,
-            FakeRadar(None, always_fail=True),
-            store,
-            stager,
-            tz=BERLIN,
-            finite_source=False,
-        )
+        d, speaker = _alarm_only(clock, store, stager)
 
         async def main() -> float:
             task = asyncio.create_task(d.run())
